@@ -1,0 +1,123 @@
+"""``dgp-studio jitter|transfer|morph``: manipulations from saved sessions, no optimisation."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import UserError, add_model_args, load_model, pick_device
+
+
+def _load(path, gan):
+    from dgp_studio.core.session import SessionError, load_session
+    try:
+        return load_session(path, gan)[0]
+    except SessionError as e:
+        raise UserError(str(e)) from None
+
+
+def _save_frames(frames, out: Path, stem: str, gif: bool = False, duration_ms: int = 80) -> list[Path]:
+    from PIL import Image
+
+    from dgp_studio.core.imaging import to_pil
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    images = [to_pil(f) for f in frames]
+    for i, im in enumerate(images):
+        p = out / f"{stem}_{i:03d}.png"
+        im.save(p)
+        paths.append(p)
+    if gif and images:
+        p = out / f"{stem}.gif"
+        images[0].save(p, save_all=True, append_images=images[1:] + images[-2:0:-1], duration=duration_ms, loop=0)
+        paths.append(p)
+    return paths
+
+
+def _grid(frames, cols: int):
+    from PIL import Image
+
+    from dgp_studio.core.imaging import to_pil
+    ims = [to_pil(f) for f in frames]
+    w, h = ims[0].size
+    rows = (len(ims) + cols - 1) // cols
+    sheet = Image.new("RGB", (cols * w, rows * h), "white")
+    for i, im in enumerate(ims):
+        sheet.paste(im, ((i % cols) * w, (i // cols) * h))
+    return sheet
+
+
+def cmd_jitter(args) -> int:
+    from dgp_studio.core import manipulate
+    gan = load_model(args.model, pick_device(args.device))
+    res = _load(args.session, gan)
+    batch = manipulate.jitter(gan, res, n=args.n, std=args.std, seed=args.seed)
+    out = Path(args.out or Path(args.session).with_name(Path(args.session).stem + "_jitter.png"))
+    _grid(list(batch.split(1)), cols=min(args.n, 4)).save(out)
+    print(out)
+    return 0
+
+
+def cmd_transfer(args) -> int:
+    from dgp_studio.core import manipulate
+    from dgp_studio.core.classes import resolve_class
+    from dgp_studio.core.imaging import to_pil
+    gan = load_model(args.model, pick_device(args.device))
+    res = _load(args.session, gan)
+    try:
+        cid = resolve_class(args.to, gan.config)
+        other = resolve_class(args.blend_with, gan.config) if args.blend_with else None
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    if cid is None:
+        raise UserError("--to needs a class id or name")
+    img = manipulate.transfer(gan, res, cid, blend_with=other, blend=args.blend)
+    out = Path(args.out or Path(args.session).with_name(f"{Path(args.session).stem}_to_{cid}.png"))
+    to_pil(img).save(out)
+    print(out)
+    return 0
+
+
+def cmd_morph(args) -> int:
+    from dgp_studio.core import manipulate
+    gan = load_model(args.model, pick_device(args.device))
+    a, b = _load(args.session_a, gan), _load(args.session_b, gan)
+    if args.frames < 2:
+        raise UserError("--frames must be at least 2")
+    lams = [i / (args.frames - 1) for i in range(args.frames)]
+    frames = manipulate.morph(gan, a, b, lams)
+    out = Path(args.out_dir or Path(args.session_a).with_name(Path(args.session_a).stem + "_morph"))
+    for p in _save_frames(frames, out, "morph", gif=args.gif):
+        print(p)
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("jitter", help="random variations of a restored scene (from a session file)",
+                       description="Render G(z* + std*noise) with the tuned generator of a session: "
+                                   "variations of the same scene. No optimisation is run.")
+    p.add_argument("session", help="session file written by 'restore --save-session'")
+    p.add_argument("--n", type=int, default=8, help="how many samples (default 8)")
+    p.add_argument("--std", type=float, default=0.5, help="noise strength, e.g. 0.3 / 0.5 / 0.7")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="output PNG grid (default: next to the session)")
+    add_model_args(p)
+    p.set_defaults(func=cmd_jitter)
+
+    p = sub.add_parser("transfer", help="same scene and pose, another class (from a session file)",
+                       description="Render the tuned generator of a session with another class embedding.")
+    p.add_argument("session")
+    p.add_argument("--to", required=True, help="class id or name")
+    p.add_argument("--blend-with", help="second class to blend with")
+    p.add_argument("--blend", type=float, default=0.0, help="0 = --to only, 1 = --blend-with only")
+    p.add_argument("--out", help="output PNG")
+    add_model_args(p)
+    p.set_defaults(func=cmd_transfer)
+
+    p = sub.add_parser("morph", help="morph between two restored photos (two session files)",
+                       description="Interpolate z, class embedding and every generator tensor from A to B.")
+    p.add_argument("session_a")
+    p.add_argument("session_b")
+    p.add_argument("--frames", type=int, default=9, help="frames including both ends (default 9)")
+    p.add_argument("--gif", action="store_true", help="also write an animated GIF (ping-pong)")
+    p.add_argument("--out-dir", help="folder for the frames (default: <session_a>_morph)")
+    add_model_args(p)
+    p.set_defaults(func=cmd_morph)

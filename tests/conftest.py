@@ -1,0 +1,35 @@
+"""Shared fixtures: tiny random-weight BigGANs so the suite runs fast on 2 CPU cores."""
+import os
+import warnings
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
+
+import pytest
+import torch
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+from dgp_studio.core.biggan import BigGANConfig, build_biggan
+from dgp_studio.core.checkpoint import save_biggan
+
+TINY = dict(resolution=32, G_ch=8, D_ch=8, dim_z=20, shared_dim=8, n_classes=5, G_attn=(16,), D_attn=(16,))
+
+
+def tiny_config(**kw) -> BigGANConfig:
+    return BigGANConfig(**{**TINY, **kw})
+
+
+@pytest.fixture
+def tiny_gan():
+    return build_biggan(tiny_config(), seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A random-weight model saved in our format (what a fixture 'checkpoint' looks like)."""
+    d = tmp_path_factory.mktemp("tiny_model")
+    gan = build_biggan(tiny_config(), seed=0)
+    gan.name = "tiny"
+    save_biggan(gan, d)
+    return d

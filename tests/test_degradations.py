@@ -1,0 +1,135 @@
+"""Degradations, colour conversion, presets and metrics against hand-computed values."""
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from dgp_studio.core import presets
+from dgp_studio.core.color import lab_to_rgb, recombine_lightness, rgb_to_lab
+from dgp_studio.core.degradations import (Colorization, Hybrid, Inpainting, SuperResolution, lab_recombine,
+                                          lanczos2_kernel, lanczos_down, make_degradation)
+from dgp_studio.core.metrics import mse, psnr, ssim
+
+
+def test_lab_known_values():
+    rgb = torch.tensor([[1, 1, 1], [1, 0, 0], [0, 0, 0], [0, 0, 1]], dtype=torch.float64).T[None, :, :, None]
+    lab = rgb_to_lab(rgb)[0, :, :, 0].T
+    # reference values for sRGB/D65 (CIE 1976)
+    assert lab[0].tolist() == pytest.approx([100, 0, 0], abs=0.01)
+    assert lab[1].tolist() == pytest.approx([53.24, 80.09, 67.20], abs=0.05)
+    assert lab[2].tolist() == pytest.approx([0, 0, 0], abs=0.01)
+    assert lab[3].tolist() == pytest.approx([32.30, 79.19, -107.86], abs=0.05)
+    assert torch.allclose(lab_to_rgb(rgb_to_lab(rgb)), rgb, atol=1e-6)
+
+
+def test_recombination_keeps_lightness_even_out_of_gamut():
+    g = torch.Generator().manual_seed(0)
+    L = torch.rand(1, 1, 8, 8, generator=g, dtype=torch.float64) * 100
+    ab = (torch.rand(1, 2, 8, 8, generator=g, dtype=torch.float64) - 0.5) * 250  # often out of gamut
+    out = recombine_lightness(L, ab)
+    assert out.min() >= 0 and out.max() <= 1
+    assert torch.allclose(rgb_to_lab(out)[:, :1], L, atol=0.02)
+
+
+def test_colorization_phi_and_final_lightness():
+    g = torch.Generator().manual_seed(1)
+    color = torch.rand(1, 3, 16, 16, generator=g) * 2 - 1
+    deg = Colorization()
+    gray = deg(color)
+    expected = 0.2989 * color[:, 0] + 0.5870 * color[:, 1] + 0.1140 * color[:, 2]
+    assert torch.allclose(gray[:, 1], expected) and torch.equal(gray[:, 0], gray[:, 2])
+    observed = deg.simulate(color)
+    other = torch.rand(1, 3, 16, 16, generator=g) * 2 - 1
+    final = deg.postprocess(other, observed)
+    L_obs = rgb_to_lab(((observed + 1) / 2).double())[:, :1]
+    L_fin = rgb_to_lab(((final + 1) / 2).double())[:, :1]
+    assert (L_obs - L_fin).abs().max() < 0.05
+
+
+def test_lanczos_kernel_and_downsampler():
+    for f in (2, 4, 8):
+        k = lanczos2_kernel(f)
+        assert k.shape == (4 * f, 4 * f)
+        assert float(k.sum()) == pytest.approx(1.0, abs=1e-6)
+        assert torch.allclose(k, k.flip(0)) and torch.allclose(k, k.T)
+    # hand-computed 1-D tap at distance d: sinc(d)*sinc(d/2) with sinc(x)=sin(pi x)/(pi x)
+    k = lanczos2_kernel(2)
+    d = [abs(i + 1 + 0.5 - 5.0) / 2 for i in range(8)]  # centre (4f + 2) / 2 = 5, phase 0.5
+    one_d = np.array([2 * math.sin(math.pi * x) * math.sin(math.pi * x / 2) / (math.pi ** 2 * x * x) for x in d])
+    outer = np.outer(one_d, one_d)
+    assert np.allclose(k.numpy(), outer / outer.sum(), atol=1e-7)
+    flat = torch.full((1, 3, 32, 32), 0.25)
+    assert torch.allclose(lanczos_down(flat, 4), torch.full((1, 3, 8, 8), 0.25), atol=1e-6)
+
+
+def test_super_resolution_shapes_and_targets():
+    deg = SuperResolution(4)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    lr = deg.simulate(x)
+    assert lr.shape == (1, 3, 8, 8)
+    assert deg(x).shape == x.shape
+    # target from the low-res input equals phi of the clean image (same down, same up)
+    assert torch.allclose(deg.target(lr, 32), deg(x), atol=1e-6)
+    with pytest.raises(ValueError):
+        SuperResolution(3)
+
+
+def test_inpainting_mask_and_hole():
+    deg = Inpainting.centered_hole(30)
+    assert float((deg.mask == 0).sum()) == 100  # side 30 // 3 = 10
+    hole = torch.zeros(30, 30)
+    hole[:5] = 1
+    d2 = Inpainting.from_hole(hole)
+    x = torch.ones(1, 3, 30, 30)
+    assert float(d2(x)[0, 0, :5].abs().sum()) == 0 and float(d2(x)[0, 0, 5:].min()) == 1
+
+
+def test_hybrid_order_and_make():
+    mask = torch.ones(32, 32)
+    mask[10:20, 10:20] = 0
+    h = make_degradation("hybrid", mask=mask)
+    assert [p.name for p in h.parts] == ["colorization", "super-resolution", "inpainting"]
+    assert h.parts[1].factor == 2
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    y = h(x)
+    assert float(y[..., 10:20, 10:20].abs().sum()) == 0
+    assert torch.equal(y[:, 0], y[:, 1])
+    assert isinstance(make_degradation("sr", scale=8), SuperResolution) and make_degradation("sr", scale=8).factor == 8
+    with pytest.raises(ValueError, match="mask"):
+        make_degradation("inpaint")
+
+
+def test_presets_numbers_replace_and_clip():
+    p = presets.get("colorization")
+    assert p.iterations == (200, 200, 300, 400, 300) and p.total_iterations == 1400
+    assert p.z_lrs == (2e-3, 1e-3, 5e-4, 5e-5, 2e-5) and p.lr_ratio == (0.7, 0.7, 0.8, 0.9, 1.0)
+    assert presets.get("inpaint").update_embed and presets.get("defend").stop_mse == 5e-3
+    with pytest.raises(Exception):
+        p.w_nll = 1.0  # frozen
+    q = replace(p, iterations=(1, 2, 3, 4, 5))
+    assert q.total_iterations == 15 and p.total_iterations == 1400
+    with pytest.raises(ValueError, match="stages"):
+        replace(p, iterations=(1, 2))
+    c = presets.get("inpainting").clipped(n_groups=4, n_features=5)
+    assert c.ft_num == (4,) * 5 and c.ftr_num == (5,) * 5
+    assert presets.get("morph").update_embed and not presets.get("jitter").update_embed
+    assert presets.Preset.from_dict(p.to_dict()) == p
+    with pytest.raises(KeyError, match="unknown preset"):
+        presets.get("nope")
+
+
+def test_metrics_hand_made():
+    a = np.zeros((8, 8, 3), np.uint8)
+    b = np.full((8, 8, 3), 51, np.uint8)  # 0.2 -> MSE 0.04 -> PSNR 10*log10(1/0.04)
+    assert mse(a, b) == pytest.approx(0.04)
+    assert psnr(a, b) == pytest.approx(10 * math.log10(25))
+    x = torch.rand(1, 3, 16, 16)
+    assert ssim(x, x) == pytest.approx(1.0)
+    assert ssim(x, 1 - x) < 0.5
+    m = np.zeros((8, 8))
+    m[:4] = 1
+    c = a.copy()
+    c[4:] = 255  # differs only outside the mask
+    assert psnr(a, c, mask=m) == float("inf")
