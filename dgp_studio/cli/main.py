@@ -60,6 +60,13 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("dgp-studio: interrupted", file=sys.stderr)
         return 130
+    except (MemoryError, RuntimeError, ValueError, OSError) as e:
+        # engine errors (bad checkpoint, session, image, out-of-memory): one line, what to try next
+        from dgp_studio.core.errors import free_memory, friendly_error, is_out_of_memory
+        if is_out_of_memory(e):
+            free_memory()
+        print(f"dgp-studio: error: {friendly_error(e)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

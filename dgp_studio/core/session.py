@@ -52,11 +52,11 @@ def load_session(path, gan=None) -> tuple[ReconstructionResult, dict]:
         raise SessionError(f"{path}: not a DGP Studio session ({e})") from None
     try:
         meta = json.loads(raw["dgp_studio"])
-        if meta.get("format") != SESSION_FORMAT:
+        if not isinstance(meta, dict) or meta.get("format") != SESSION_FORMAT:
             raise KeyError("format")
     except (KeyError, json.JSONDecodeError, TypeError):
         raise SessionError(f"{path}: not a DGP Studio session (no settings block)") from None
-    if meta.get("version", 0) > SESSION_VERSION:
+    if not isinstance(meta.get("version", 0), int) or meta.get("version", 0) > SESSION_VERSION:
         raise SessionError(f"{path}: written by a newer DGP Studio (format {meta['version']})")
     if gan is not None and meta.get("model") and meta["model"] != model_fingerprint(gan):
         raise SessionError(f"{path}: made with model '{meta['model']}', not the loaded "
@@ -71,7 +71,7 @@ def load_session(path, gan=None) -> tuple[ReconstructionResult, dict]:
             history=meta.get("history", []), cancelled=meta.get("cancelled", False),
             stopped_early=meta.get("stopped_early", False), stages_done=meta.get("stages_done", 0),
             steps_done=meta.get("steps_done", 0), timings=meta.get("timings", {}), exact=meta.get("exact", False))
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise SessionError(f"{path}: incomplete session ({e})") from None
     if gan is not None:
         own = gan.G.state_dict()

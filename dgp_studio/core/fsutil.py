@@ -1,0 +1,109 @@
+"""File-system helpers shared by the cache, project files and the model manager.
+
+- ``user_cache_dir()`` / ``user_config_dir()``: where DGP Studio keeps its data
+  (env ``DGP_STUDIO_CACHE`` / ``DGP_STUDIO_CONFIG`` override, then XDG, then ~/.cache|~/.config).
+- ``atomic_write_bytes(path, data)``: temp file in the same folder + fsync + ``os.replace``;
+  on any failure (disk full included) the temp file is removed and the old file stays.
+- ``file_lock(path)``: an exclusive inter-process lock (``fcntl.flock``) plus an in-process lock;
+  where ``fcntl`` does not exist it only serialises threads (the callers' writes stay atomic anyway).
+- ``sha256_file(path)``.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+try:  # POSIX only
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+APP = "dgp-studio"
+
+
+def _xdg(env_override: str, xdg_var: str, fallback: str) -> Path:
+    env = os.environ.get(env_override)
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get(xdg_var)
+    return (Path(base).expanduser() if base else Path.home() / fallback) / APP
+
+
+def user_cache_dir() -> Path:
+    return _xdg("DGP_STUDIO_CACHE", "XDG_CACHE_HOME", ".cache")
+
+
+def user_config_dir() -> Path:
+    return _xdg("DGP_STUDIO_CONFIG", "XDG_CONFIG_HOME", ".config")
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` so readers see the old file or the whole new one, never a part."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def sha256_file(path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+class _PathLock:
+    def __init__(self):
+        self.rlock = threading.RLock()
+        self.depth = 0  # only touched by the thread holding rlock
+        self.fd = None
+
+
+_locks: dict[str, _PathLock] = {}
+_locks_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def file_lock(path):
+    """Exclusive lock on ``path`` (created if missing) across threads and processes.
+    Re-entrant within a thread (a nested call does not lock the file twice)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locks_guard:
+        pl = _locks.setdefault(str(path.resolve()), _PathLock())
+    with pl.rlock:
+        if pl.depth == 0 and fcntl is not None:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                raise
+            pl.fd = fd
+        pl.depth += 1
+        try:
+            yield
+        finally:
+            pl.depth -= 1
+            if pl.depth == 0 and pl.fd is not None:
+                fd, pl.fd = pl.fd, None
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                finally:
+                    os.close(fd)
