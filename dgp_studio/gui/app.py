@@ -1,0 +1,91 @@
+"""Starting the editor: ``run_app(argv)`` is what ``dgp-studio [IMAGES...]`` calls."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from PySide6.QtGui import QGuiApplication, QPalette
+from PySide6.QtWidgets import QApplication
+
+from . import settings, theme
+
+
+def stylesheet(dark: bool) -> str:
+    pal = QApplication.palette()
+    muted = pal.color(QPalette.PlaceholderText).name()
+    text = pal.color(QPalette.WindowText).name()
+    base = pal.color(QPalette.Base).name()
+    mid = pal.color(QPalette.Mid).name()
+    hl = pal.color(QPalette.Highlight).name()
+    banner_bg = "#4a3b14" if dark else "#fff4d6"
+    banner_fg = "#ffe3a3" if dark else "#5a4300"
+    return f"""
+    QLabel#section {{ color: {muted}; font-size: 8pt; font-weight: 700; letter-spacing: 1px; margin-top: 4px; }}
+    QLabel#hint {{ color: {muted}; }}
+    QLabel#empty {{ color: {muted}; font-size: 12pt; }}
+    QLabel#preview {{ background: {base}; border: 1px solid {mid}; border-radius: 6px; }}
+    QLabel#banner {{ background: {banner_bg}; color: {banner_fg}; padding: 10px 14px; border-bottom: 1px solid {mid}; }}
+    QPushButton#accent {{ background: {hl}; color: white; border: none; border-radius: 5px; font-weight: 600;
+                          padding: 4px 14px; }}
+    QPushButton#accent:disabled {{ background: {mid}; color: {muted}; }}
+    QToolButton:checked {{ background: {hl}; color: white; border-radius: 4px; }}
+    QPushButton:checked {{ background: {hl}; color: white; border: 1px solid {hl}; border-radius: 4px;
+                           padding: 3px 10px; }}
+    QFrame#footer {{ border: none; border-top: 1px solid {mid}; }}
+    QToolButton#mode {{ padding: 3px 10px; }}
+    QTabBar::tab {{ padding: 6px 14px; }}
+    QDockWidget::title {{ padding: 4px 8px; font-weight: 600; color: {text}; }}
+    QTableWidget {{ gridline-color: {mid}; }}
+    """
+
+
+def apply_theme(app: QApplication, choice: str = "system") -> bool:
+    dark = theme.apply(app, choice)
+    app.setStyleSheet(stylesheet(dark))
+    return dark
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="dgp-studio", description="Open the DGP Studio editor.")
+    p.add_argument("images", nargs="*", help="photos to open (PNG, JPEG, WebP, TIFF, BMP)")
+    p.add_argument("--model", metavar="PATH", help="model folder or checkpoint "
+                   "(default: $DGP_STUDIO_MODEL, else the bundled prior models/dgp-prior-64)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 … (default: cuda when present)")
+    p.add_argument("--theme", choices=("system", "light", "dark"), help="colour theme (default: follow the system)")
+    return p.parse_args(argv)
+
+
+def create_window(argv=None):
+    """The QApplication (existing or new) and the shown editor window for ``argv``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "dgp-studio"])
+    app.setApplicationName("DGP Studio")
+    app.setOrganizationName("DGP Studio")
+    app.setApplicationDisplayName("DGP Studio")
+    choice = args.theme or os.environ.get("DGP_STUDIO_THEME") or settings.value("theme", "system") or "system"
+    if choice not in ("system", "light", "dark"):
+        choice = "system"
+    apply_theme(app, choice)
+    from .icons import icon
+    app.setWindowIcon(icon("mdi6.auto-fix", "#408cff"))
+    from .main_window import MainWindow
+
+    win = MainWindow(model_path=args.model, device=None if args.device == "auto" else args.device,
+                     theme_choice=choice)
+
+    def follow_system(_scheme=None):
+        if win.theme_choice == "system":
+            apply_theme(app, "system")
+    QGuiApplication.styleHints().colorSchemeChanged.connect(follow_system)
+    win.show()
+    if args.images:
+        win.open_paths(args.images)
+    return app, win
+
+
+def run_app(argv=None) -> int:
+    """``dgp-studio [IMAGES...] [--model PATH] [--device D] [--theme T]``: the editor's event loop."""
+    app, _win = create_window(argv)
+    return app.exec()

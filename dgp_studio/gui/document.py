@@ -1,0 +1,69 @@
+"""One opened photo: its pixels, the region that goes through the model, its mask, its timeline."""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from dgp_studio.core.imaging import center_square
+
+from .imageconv import pil_to_qimage
+from .mask_layer import MaskLayer
+from .timeline import TimelineData
+
+_ids = itertools.count(1)
+
+
+def open_image(path):
+    """(8-bit RGB image, alpha or None, note for the user, suggested task or None).
+    Uses the engine's intake (EXIF, 16-bit, CMYK, palette, alpha, size limits) when present."""
+    try:
+        from dgp_studio.core import intake
+    except ImportError:
+        intake = None
+    if intake is not None and hasattr(intake, "open_image"):
+        loaded = intake.open_image(path)
+        suggestion = getattr(loaded, "suggestion", None)
+        return loaded.rgb.convert("RGB"), getattr(loaded, "alpha", None), loaded.note, suggestion
+    from dgp_studio.core.imaging import open_rgb
+    return open_rgb(path), None, "", None
+
+
+class Document:
+    def __init__(self, image: Image.Image, path=None, note: str = "", alpha=None, suggestion=None):
+        self.id = next(_ids)
+        self.alpha = alpha              # kept to re-attach on export (PNG/WebP)
+        self.suggestion = suggestion    # e.g. "colorize" for a monochrome photo
+        self.path = Path(path) if path else None
+        self.image = image if image.mode == "RGB" else image.convert("RGB")
+        self.note = note
+        self.qimage = pil_to_qimage(self.image)
+        self.region = center_square(self.image)
+        self.mask = MaskLayer(self.image.width, self.image.height)
+        self.timeline = TimelineData()
+        self.exported = True       # nothing to lose until a result exists
+
+    @classmethod
+    def open(cls, path) -> "Document":
+        img, alpha, note, suggestion = open_image(path)
+        return cls(img, path, note, alpha, suggestion)
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.path else f"untitled-{self.id}"
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.image.size
+
+    def full_hole(self) -> np.ndarray:
+        """Bool HxW at the photo's size: True = pixel to fill."""
+        return self.mask.coverage() >= 0.5
+
+    def is_grayscale(self) -> bool:
+        if self.suggestion is not None:
+            return self.suggestion.startswith("color")
+        small = np.asarray(self.image.resize((64, 64)), dtype=np.int16)
+        return int(np.abs(small - small.mean(axis=2, keepdims=True)).max()) <= 3

@@ -1,0 +1,60 @@
+"""Writing images the user asked for: atomic, never silently over the original photo."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
+           ".bmp": "BMP", ".gif": "GIF"}
+EXPORT_FILTER = "PNG (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp)"
+OPEN_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp);;All files (*)"
+OPEN_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
+
+
+def same_file(a, b) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve() or (Path(b).exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def format_for(path) -> str:
+    fmt = FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{Path(path).name}: choose .png, .jpg or .webp")
+    return fmt
+
+
+def atomic_save(img: Image.Image, path, **kwargs) -> Path:
+    """Save through a temporary file in the same folder, then rename over the target."""
+    path = Path(path)
+    fmt = kwargs.pop("format", None) or format_for(path)
+    if fmt == "JPEG" and img.mode not in ("RGB", "L"):
+        img = img.convert("RGB")
+    if fmt == "JPEG":
+        kwargs.setdefault("quality", 95)
+    if fmt == "WEBP":
+        kwargs.setdefault("quality", 95)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        img.save(tmp, format=fmt, **kwargs)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def default_export_name(original, task: str, suffix: str = ".png") -> Path:
+    """``photo.jpg`` -> ``photo_colorization.png`` next to it, numbered if taken."""
+    original = Path(original)
+    base = original.with_name(f"{original.stem}_{task}{suffix}")
+    n = 2
+    while base.exists():
+        base = original.with_name(f"{original.stem}_{task}_{n}{suffix}")
+        n += 1
+    return base
