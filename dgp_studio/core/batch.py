@@ -1,0 +1,323 @@
+"""Folders of photos: collect, skip what is done, process each (one bad file never stops the
+run), log every file to CSV + JSON, and spread files over several devices.
+
+``--devices cuda:0,cuda:1`` starts one worker process per device (each loads the model once and
+takes the next file from a shared queue); otherwise files run in this process on one device.
+A file is "done" when its output PNG exists and carries our metadata record: writes are
+atomic, so an interrupted run never leaves a half-written output that would be skipped.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .export import METADATA_KEY, check_not_input, read_record, save_png
+from .intake import IMAGE_EXTENSIONS, IntakeError, open_image
+from .restore import RestoreError, RestoreSettings, output_record, restore
+
+LOG_NAME = "dgp_restore_log"
+CSV_FIELDS = ["input", "output", "status", "error", "seconds", "task", "class_id", "loss_total", "loss_ftr",
+              "loss_mse", "loss_nll", "steps", "region", "device", "seed", "iters_scale", "candidates",
+              "notes", "settings"]
+
+
+class BatchError(ValueError):
+    """Nothing to do, or inputs that cannot be planned; one line for the user."""
+
+
+@dataclass
+class Item:
+    src: Path
+    out: Path
+    rel: str                     # the input's path relative to the folder given (for the log)
+
+
+@dataclass
+class BatchReport:
+    records: list = field(default_factory=list)
+    log_csv: Path | None = None
+    log_json: Path | None = None
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.records if r["status"] == status)
+
+    @property
+    def failed(self) -> list:
+        return [r for r in self.records if r["status"] == "error"]
+
+
+# -- planning ---------------------------------------------------------------------------------
+def _is_our_output(p: Path) -> bool:
+    return p.suffix.lower() == ".png" and read_record(p) is not None
+
+
+def collect_inputs(paths, recursive: bool = False, exclude=()) -> list[tuple[Path, Path]]:
+    """(file, the folder it was found under or its own parent) for every photo named or inside a
+    named folder.  Our own results (PNGs with a DGP Studio record) and ``exclude`` folders are left out."""
+    excl = [Path(e).resolve() for e in exclude if e]
+    found, seen = [], set()
+    for p in paths:
+        p = Path(p)
+        if not p.exists():
+            raise BatchError(f"{p}: no such file or folder")
+        if p.is_dir():
+            it = p.rglob("*") if recursive else p.iterdir()
+            files = sorted(f for f in it if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
+                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            files = [f for f in files if not any(_under(f, e) for e in excl) and not _is_our_output(f)]
+            base = p
+        else:
+            files, base = [p], p.parent
+        for f in files:
+            key = f.resolve()
+            if key not in seen:
+                seen.add(key)
+                found.append((f, base))
+    return found
+
+
+def _under(f: Path, folder: Path) -> bool:
+    try:
+        f.resolve().relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def plan(inputs, task: str, out_dir=None, out_file=None) -> list[Item]:
+    """Output path of each input: ``<stem>_<task>.png`` next to it, or under ``out_dir`` keeping
+    sub-folders; ``out_file`` for a single input.  Never an input's own path."""
+    if out_file is not None and len(inputs) != 1:
+        raise BatchError("--out names one file: use --out-dir for several photos")
+    items, taken = [], set()
+    for src, base in inputs:
+        rel = src.relative_to(base) if _under(src, base.resolve()) else Path(src.name)
+        if out_file is not None:
+            out = Path(out_file)
+        else:
+            folder = (Path(out_dir) / rel.parent) if out_dir is not None else src.parent
+            out = folder / f"{src.stem}_{task}.png"
+            if out.resolve() in taken:  # photo.jpg and photo.png in one folder
+                out = folder / f"{src.stem}_{src.suffix.lstrip('.').lower()}_{task}.png"
+        taken.add(out.resolve())
+        items.append(Item(src, out, str(rel)))
+    srcs = [i.src for i in items]
+    for it in items:
+        try:
+            check_not_input(it.out, srcs)
+        except ValueError as e:
+            raise BatchError(str(e)) from None
+    return items
+
+
+def is_done(out: Path) -> dict | None:
+    rec = read_record(out) if out.exists() else None
+    return rec if rec and rec.get("status") == "ok" else None
+
+
+# -- one file -----------------------------------------------------------------------------------
+def process_file(gan, item: Item, settings: RestoreSettings, mask=None, progress=None, model_name=None,
+                 device=None, session_path=None, should_stop=None) -> dict:
+    """Restore one photo and write its PNG (record embedded); returns the log record.
+    Any failure becomes a record with status 'error' and a one-line reason."""
+    t0 = time.perf_counter()
+    try:
+        img = open_image(item.src)
+        out = restore(gan, img, settings, mask=mask, progress=progress, should_stop=should_stop)
+        rec = output_record(out, settings, source=item.src, model=model_name, device=device)
+        save_png(out.image, item.out, alpha=out.alpha, record=rec)
+        if session_path is not None:
+            from .session import save_session
+            save_session(out.result, session_path, gan, extra={
+                "source": str(item.src), "region": out.region.to_list(), "output": str(item.out),
+                "intake_notes": out.notes})
+        rec = dict(rec, output=str(item.out), input=item.rel, seconds=round(time.perf_counter() - t0, 3))
+        return rec
+    except (IntakeError, RestoreError) as e:
+        return _error(item, settings, str(e), t0, device)
+    except Exception as e:  # one bad file is reported, never fatal to the batch
+        msg = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+        return _error(item, settings, msg, t0, device, traceback.format_exc(limit=3))
+
+
+def _error(item, settings, msg, t0, device, tb=None) -> dict:
+    rec = {"input": item.rel, "source": str(item.src), "output": "", "status": "error", "error": msg,
+           "task": settings.task, "settings": settings.to_dict(), "device": str(device) if device else None,
+           "seconds": round(time.perf_counter() - t0, 3)}
+    if tb:
+        rec["traceback"] = tb
+    return rec
+
+
+def _skipped(item: Item, done: dict) -> dict:
+    rec = dict(done)
+    rec.update(status="skipped", input=item.rel, output=str(item.out),
+               error="already done (output exists); --redo to process again")
+    return rec
+
+
+# -- the log ------------------------------------------------------------------------------------
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _csv_row(r: dict) -> dict:
+    losses = r.get("losses") or {}
+    s = r.get("settings") or {}
+    return {
+        "input": r.get("input", ""), "output": r.get("output", ""), "status": r["status"],
+        "error": r.get("error", ""), "seconds": r.get("seconds", ""), "task": r.get("task", ""),
+        "class_id": r.get("class_id", ""), "loss_total": losses.get("total", ""), "loss_ftr": losses.get("ftr", ""),
+        "loss_mse": losses.get("mse", ""), "loss_nll": losses.get("nll", ""), "steps": r.get("steps", ""),
+        "region": " ".join(map(str, r.get("region") or [])), "device": r.get("device") or "",
+        "seed": s.get("seed", ""), "iters_scale": s.get("iters_scale", ""), "candidates": s.get("candidates", ""),
+        "notes": "; ".join(r.get("notes") or []), "settings": json.dumps(s, sort_keys=True),
+    }
+
+
+def write_log(records: list, folder: Path, header: dict) -> tuple[Path, Path]:
+    folder = Path(folder)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
+    w.writeheader()
+    for r in records:
+        w.writerow(_csv_row(r))
+    csv_path, json_path = folder / f"{LOG_NAME}.csv", folder / f"{LOG_NAME}.json"
+    _atomic_write(csv_path, buf.getvalue())
+    summary = {s: sum(1 for r in records if r["status"] == s) for s in ("ok", "skipped", "error")}
+    _atomic_write(json_path, json.dumps({**header, "summary": summary, "files": records}, indent=1, default=str))
+    return csv_path, json_path
+
+
+# -- running ------------------------------------------------------------------------------------
+def run_batch(items: list[Item], settings: RestoreSettings, *, gan=None, model_path=None, devices=None,
+              mask=None, log_dir=None, redo: bool = False, on_record=None, progress_factory=None,
+              model_name=None) -> BatchReport:
+    """Process ``items``; ``gan`` (already loaded) runs them here, else ``devices`` (a list,
+    e.g. ['cuda:0', 'cuda:1']) get one worker process each loading ``model_path``.
+    ``on_record(done, total, record)`` is called after each file; the log is rewritten after
+    each file too, so an interrupted batch still has one."""
+    report = BatchReport()
+    header = {"task": settings.task, "settings": settings.to_dict(), "model": model_name,
+              "devices": devices or [str(gan.device) if gan is not None else "cpu"],
+              "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    todo = []
+    for it in items:
+        done = None if redo else is_done(it.out)
+        if done is not None:
+            report.records.append(_skipped(it, done))
+            if on_record:
+                on_record(len(report.records), len(items), report.records[-1])
+        else:
+            todo.append(it)
+
+    def flush():
+        if log_dir is not None:
+            report.log_csv, report.log_json = write_log(report.records, log_dir, header)
+
+    flush()
+    if gan is None and not devices:
+        raise BatchError("run_batch needs a loaded model (gan=) or a list of devices")
+    if gan is not None:
+        for it in todo:
+            prog = progress_factory(it) if progress_factory else None
+            rec = process_file(gan, it, settings, mask=mask, progress=prog, model_name=model_name,
+                               device=gan.device)
+            report.records.append(rec)
+            flush()
+            if on_record:
+                on_record(len(report.records), len(items), rec)
+    else:
+        for rec in _run_workers(todo, settings, model_path, devices, mask):
+            report.records.append(rec)
+            flush()
+            if on_record:
+                on_record(len(report.records), len(items), rec)
+    return report
+
+
+def _worker(device: str, model_path, settings: RestoreSettings, mask, n_threads: int, tasks, results) -> None:
+    """One process per device: load the model once, then take files until the queue says stop."""
+    import torch
+    torch.set_num_threads(max(1, n_threads))
+    try:
+        from .checkpoint import load_biggan
+        gan = load_biggan(model_path, device=device)
+    except Exception as e:
+        results.put(("fatal", device, f"{device}: cannot load the model ({str(e).splitlines()[0] if str(e) else e})"))
+        return
+    name = getattr(gan, "name", None)
+    while True:
+        it = tasks.get()
+        if it is None:
+            break
+        results.put(("start", device, it))
+        results.put(("done", device, process_file(gan, it, settings, mask=mask, model_name=name, device=device)))
+
+
+def _run_workers(todo, settings, model_path, devices, mask):
+    import multiprocessing as mp
+    if not todo:
+        return
+    ctx = mp.get_context("spawn")  # CUDA cannot be used in forked children
+    tasks, results = ctx.Queue(), ctx.Queue()
+    for it in todo:
+        tasks.put(it)
+    for _ in devices:
+        tasks.put(None)
+    n_cpu = sum(1 for d in devices if not str(d).startswith("cuda"))
+    threads = max(1, (os.cpu_count() or 1) // max(1, n_cpu)) if n_cpu else 1
+    procs = [ctx.Process(target=_worker, args=(d, model_path, settings, mask, threads, tasks, results),
+                         daemon=True) for d in devices]
+    for p in procs:
+        p.start()
+    remaining, alive, inflight, fatal = len(todo), len(procs), {}, None
+    try:
+        while remaining > 0 and alive > 0:
+            try:
+                kind, dev, payload = results.get(timeout=1.0)
+            except Exception:  # queue.Empty: are the workers still there?
+                if not any(p.is_alive() for p in procs):
+                    break
+                continue
+            if kind == "fatal":
+                alive -= 1
+                fatal = payload
+            elif kind == "start":
+                inflight[dev] = payload
+            else:
+                inflight.pop(dev, None)
+                remaining -= 1
+                yield payload
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.terminate()
+    if remaining > 0 and fatal is not None and not inflight:
+        raise BatchError(fatal)
+    for dev, it in inflight.items():  # a worker that died mid-file (crash, out of memory)
+        remaining -= 1
+        yield _error(it, settings, f"the worker on {dev} stopped while processing this file", time.perf_counter(), dev)
+    if remaining > 0:
+        raise BatchError(f"the workers stopped with {remaining} file(s) not processed")
+
+
+__all__ = ["BatchError", "BatchReport", "Item", "collect_inputs", "plan", "is_done", "process_file",
+           "run_batch", "write_log", "LOG_NAME", "METADATA_KEY"]

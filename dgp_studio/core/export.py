@@ -1,0 +1,87 @@
+"""Writing results: atomic PNG with the alpha re-attached and settings as PNG text metadata."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+METADATA_KEY = "dgp_studio"  # PNG text chunk holding the JSON record of how the file was made
+
+
+class OverwriteError(ValueError):
+    """Refusing to write over the user's original."""
+
+
+def same_file(a, b) -> bool:
+    a, b = Path(a), Path(b)
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def check_not_input(out, inputs) -> None:
+    for src in inputs:
+        if same_file(out, src):
+            raise OverwriteError(f"{out}: is the input photo itself; choose another output name "
+                                 "(originals are never overwritten)")
+
+
+def with_alpha(img: Image.Image, alpha: Image.Image | None) -> Image.Image:
+    """RGB result + the original's alpha (resized to fit when the result's size differs)."""
+    if alpha is None:
+        return img
+    if alpha.size != img.size:
+        alpha = alpha.resize(img.size, Image.BILINEAR)
+    out = img.convert("RGB")
+    out.putalpha(alpha)
+    return out
+
+
+def save_png(img, path, alpha: Image.Image | None = None, record: dict | None = None) -> Path:
+    """Write ``img`` (PIL or HxWx3 uint8) to ``path`` atomically; ``record`` goes into the
+    ``dgp_studio`` text chunk as JSON (readable with ``read_record``)."""
+    path = Path(path)
+    if isinstance(img, np.ndarray):
+        img = Image.fromarray(img)
+    img = with_alpha(img, alpha)
+    info = PngInfo()
+    info.add_text("Software", "DGP Studio")
+    if record is not None:
+        info.add_text(METADATA_KEY, json.dumps(record, default=str))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            img.save(fh, format="PNG", pnginfo=info)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def read_record(path) -> dict | None:
+    """The JSON record DGP Studio embedded in a PNG, or None (not ours / unreadable)."""
+    try:
+        with Image.open(path) as im:
+            raw = im.info.get(METADATA_KEY)
+            if raw is None and hasattr(im, "text"):
+                raw = im.text.get(METADATA_KEY)
+    except Exception:
+        return None
+    if not raw:
+        return None
+    try:
+        rec = json.loads(raw)
+    except (TypeError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) else None

@@ -1,0 +1,241 @@
+"""One photo through DGP at its own size: pick the region, run the model on it, composite.
+
+Shared by ``dgp-studio restore``, the batch runner and the editor.  What each task returns:
+
+- colorize: the whole photo (default region: the whole frame squeezed into the model's square -
+  chroma is low-frequency and the lightness stays the photo's own, so the squeeze does not show;
+  a square ``region`` colorizes just that square and fades into the rest);
+- inpaint: the whole photo with only the hole (+ a feather band) changed; default region: a
+  square around the hole; a hole larger than one square needs several runs with ``region``;
+- sr: the region (default: the centred square; whole photos no larger than res/f px go through
+  as they are) at f times its size;
+- hybrid / reconstruct / defend: the region's result at the region's size (x f for hybrid).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+from PIL import Image
+
+from . import composite as cp
+from . import presets as presets_mod
+from .classes import resolve_class
+from .degradations import Inpainting, SuperResolution, make_degradation
+from .imaging import to_pil, to_tensor
+from .intake import IntakeImage
+from .reconstructor import ReconstructionResult, Reconstructor
+
+TASKS = ("colorize", "inpaint", "sr", "hybrid", "reconstruct", "defend")
+TASK_PRESET = {"colorize": "colorization", "inpaint": "inpainting", "sr": "super-resolution",
+               "hybrid": "hybrid", "reconstruct": "reconstruct", "defend": "defence"}
+_ALIASES = {"colorization": "colorize", "inpainting": "inpaint", "super-resolution": "sr",
+            "defence": "defend", "defense": "defend", "reconstruction": "reconstruct"}
+
+
+class RestoreError(ValueError):
+    """The photo/settings combination cannot be processed; one line for the user."""
+
+
+def canonical_task(task: str) -> str:
+    t = _ALIASES.get(task.lower(), task.lower())
+    if t not in TASKS:
+        raise RestoreError(f"unknown task '{task}'; choose one of {', '.join(TASKS)}")
+    return t
+
+
+@dataclass
+class RestoreSettings:
+    task: str
+    scale: int | None = None          # sr: 4 by default; hybrid: 2
+    class_spec: str | int | None = None
+    iters_scale: float = 1.0
+    candidates: int | None = None     # overrides the preset's select_num
+    seed: int = 0
+    exact: bool = False
+    region: str | None = None         # 'x,y,size' | 'center' | 'full' | None = the task's default
+    feather: int | None = None        # px; None = one model pixel
+    preset: str | None = None         # preset name; None = the task's
+
+    def __post_init__(self):
+        self.task = canonical_task(self.task)
+        if self.scale is not None and int(self.scale) not in (2, 4, 8):
+            raise RestoreError(f"--scale must be 2, 4 or 8, not {self.scale}")
+        if self.iters_scale <= 0:
+            raise RestoreError("--iters-scale must be > 0")
+        if self.candidates is not None and self.candidates < 0:
+            raise RestoreError("--candidates must be >= 0")
+
+    @property
+    def factor(self) -> int:
+        if self.task == "sr":
+            return int(self.scale or 4)
+        if self.task == "hybrid":
+            return int(self.scale or 2)
+        return 1
+
+    def make_preset(self):
+        p = presets_mod.get(self.preset or TASK_PRESET[self.task]).scaled(self.iters_scale)
+        if self.candidates is not None:
+            p = replace(p, select_num=int(self.candidates))
+        return p
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class RestoreOutput:
+    image: Image.Image                 # the result (RGB); attach ``alpha`` when saving
+    alpha: Image.Image | None          # the input's transparency, already fitted to ``image``
+    result: ReconstructionResult
+    region: cp.Region
+    model_input: Image.Image           # what the model saw (the region at its resolution)
+    region_result: Image.Image         # the model's output for the region (task post-processing)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def losses(self) -> dict:
+        return dict(self.result.history[-1]) if self.result.history else {}
+
+
+def load_mask(path_or_img, size) -> np.ndarray:
+    """Mask image (white = fill) -> HxW bool 'hole'; must match the photo's size (or its aspect)."""
+    from .intake import IntakeError, open_image
+    img = path_or_img
+    if not isinstance(img, (Image.Image, np.ndarray)):
+        try:
+            im = open_image(path_or_img)
+        except IntakeError as e:
+            raise RestoreError(f"mask: {e}") from None
+        gray = np.asarray(im.rgb.convert("L"))
+        if im.alpha is not None:  # transparent = not part of the hole
+            gray = np.where(np.asarray(im.alpha) > 127, gray, 0)
+    else:
+        gray = np.asarray(img.convert("L")) if isinstance(img, Image.Image) else np.asarray(img)
+        if gray.ndim == 3:
+            gray = gray.mean(axis=2)
+        if gray.dtype == bool:
+            gray = gray.astype(np.uint8) * 255
+    h, w = gray.shape
+    W, H = size
+    if (w, h) != (W, H):
+        if abs(w / h - W / H) > 0.01:
+            raise RestoreError(f"mask is {w}x{h} but the photo is {W}x{H}: draw the mask on the photo itself")
+        gray = np.asarray(Image.fromarray(gray.astype(np.uint8)).resize((W, H), Image.NEAREST))
+    return gray > 127
+
+
+def _choose_region(settings: RestoreSettings, size, res: int, hole, notes) -> cp.Region:
+    t = settings.task
+    spec = settings.region
+    if spec not in (None, "", "auto"):
+        region = cp.parse_region(spec, size)
+        if hole is not None:
+            inside = hole[region.slices()].sum()
+            if inside == 0:
+                raise RestoreError("the mask has no pixel inside the chosen region")
+            if inside < hole.sum():
+                notes.append(f"the mask reaches outside the region: only its part inside "
+                             f"({100 * inside / hole.sum():.0f}%) is filled; run again on the result with "
+                             "another --region to fill the rest")
+        return region
+    if t == "colorize":
+        return cp.full_region(size)
+    if t == "inpaint" or (t == "hybrid" and hole is not None):
+        region = cp.region_around(hole, res)
+        if region is None:
+            raise RestoreError("the mask is larger than one square region of the photo: fill it region by "
+                               "region with --region x,y,size (each run on the previous result)")
+        return region
+    if t in ("sr", "hybrid") and max(size) * settings.factor <= res:
+        return cp.full_region(size)  # a small whole photo goes straight through
+    return cp.center_region(size)
+
+
+def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progress=None,
+            should_stop=None, reconstructor: Reconstructor | None = None) -> RestoreOutput:
+    """Run ``settings.task`` on ``image`` (an ``IntakeImage``); ``mask`` (inpaint/hybrid):
+    HxW bool hole (True = fill), a PIL mask (white = fill) or a path."""
+    t0 = time.perf_counter()
+    task = settings.task
+    res = gan.resolution
+    W, H = image.size
+    notes = list(image.notes)
+    if task == "colorize":
+        notes = [n for n in notes if "colorization suggested" not in n]
+        if not (image.grayscale or image.toned):
+            notes.append("the photo already has colour: the model's colours replace it (lightness is kept)")
+    hole = None
+    if task == "inpaint" and mask is None:
+        raise RestoreError("inpainting needs a mask (--mask PNG, white = pixels to fill)")
+    if mask is not None and task in ("inpaint", "hybrid"):
+        hole = mask if (isinstance(mask, np.ndarray) and mask.dtype == bool) else load_mask(mask, (W, H))
+        if hole.shape != (H, W):
+            raise RestoreError(f"mask is {hole.shape[1]}x{hole.shape[0]} but the photo is {W}x{H}")
+        if not hole.any():
+            raise RestoreError("the mask is empty (nothing white): nothing to fill")
+    try:
+        class_id = resolve_class(settings.class_spec, gan.config)
+    except ValueError as e:
+        raise RestoreError(str(e)) from None
+    region = _choose_region(settings, (W, H), res, hole, notes)
+    f = settings.factor
+    in_side = res // f if task in ("sr", "hybrid") and f > 1 else res
+    model_in = cp.crop_to_model(image.rgb, region, in_side, hole=hole)
+
+    known = None
+    if task == "inpaint":
+        hole_m = cp.hole_to_model(hole, region, res)
+        known = 1 - hole_m
+        deg = Inpainting(known)
+    elif task == "hybrid":
+        parts = ["colorization", "sr"] + (["inpainting"] if hole is not None else [])
+        if hole is not None:
+            known = 1 - cp.hole_to_model(hole, region, res)
+        deg = make_degradation("hybrid", mask=known, scale=f, hybrid_parts=parts)
+    elif task == "sr":
+        deg = SuperResolution(f)
+    else:
+        deg = make_degradation(task)
+    preset = settings.make_preset()
+    rec = reconstructor or Reconstructor(gan, preset, deg, exact=settings.exact)
+    result = rec.run(model_in, class_id=class_id, seed=settings.seed, progress=progress,
+                     should_stop=should_stop)
+    if result.cancelled:
+        notes.append("cancelled: the result is the last state reached")
+
+    rgb = image.array()
+    alpha = image.alpha
+    if task == "colorize":
+        out = Image.fromarray(cp.colorize_composite(rgb, result.image, region, settings.feather))
+        region_result = to_pil(result.final)
+    elif task == "inpaint":
+        obs = to_tensor(model_in)
+        out = Image.fromarray(cp.inpaint_composite(rgb, hole, result.image, region, settings.feather,
+                                                   model_input=obs, known=known))
+        region_result = to_pil(result.final)
+    else:
+        size = (region.width * f, region.height * f)
+        src = result.final if task == "hybrid" else result.image
+        out = cp.resize_result(src, size)
+        region_result = to_pil(src)
+        if alpha is not None:
+            alpha = alpha.crop(region.box).resize(size, Image.BILINEAR)
+    return RestoreOutput(out, alpha, result, region, model_in, region_result, notes,
+                         time.perf_counter() - t0)
+
+
+def output_record(out: RestoreOutput, settings: RestoreSettings, source=None, model=None, device=None) -> dict:
+    """What went into making a result: embedded in the PNG and written to the batch log."""
+    r = out.result
+    return {
+        "status": "ok", "source": str(source) if source is not None else None, "task": settings.task,
+        "settings": settings.to_dict(), "class_id": r.class_id, "region": out.region.to_list(),
+        "size": list(out.image.size), "seconds": round(out.seconds, 3),
+        "losses": {k: round(float(v), 6) for k, v in out.losses.items() if k not in ("stage", "iteration")},
+        "steps": r.steps_done, "cancelled": r.cancelled, "model": model, "device": str(device) if device else None,
+        "notes": out.notes,
+    }

@@ -1,0 +1,229 @@
+"""Region -> model -> full image: edge-aware chroma upsampling, exact lightness, inpainting that
+touches only the (feathered) hole, super-resolution sizes."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from dgp_studio.core import composite as cp
+from dgp_studio.core.biggan import build_biggan
+from dgp_studio.core.imaging import to_pil
+from dgp_studio.core.intake import open_image
+from dgp_studio.core.restore import RestoreError, RestoreSettings, restore
+
+from conftest import tiny_config
+
+FAST = dict(iters_scale=0.02, candidates=4)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models are latency-bound: one thread is faster, and much faster on a busy machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def gan():
+    return build_biggan(tiny_config(), seed=0)
+
+
+def lightness(rgb: np.ndarray) -> np.ndarray:
+    """CIE L* (0-100) of sRGB uint8 pixels, written out here independently of the engine."""
+    c = rgb.astype(np.float64) / 255.0
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    Y = lin @ np.array([0.2126729, 0.7151522, 0.0721750])
+    d = 6 / 29
+    f = np.where(Y > d ** 3, np.cbrt(Y), Y / (3 * d * d) + 4 / 29)
+    return 116 * f - 16
+
+
+def chroma(rgb: np.ndarray) -> np.ndarray:
+    c = rgb.astype(np.float64)
+    return c.max(axis=2) - c.min(axis=2)
+
+
+def dilate(mask: np.ndarray, r: int) -> np.ndarray:
+    """Chebyshev dilation by r pixels (numpy only)."""
+    h, w = mask.shape
+    p = np.pad(mask, r)
+    out = np.zeros_like(mask)
+    for dy in range(2 * r + 1):
+        for dx in range(2 * r + 1):
+            out |= p[dy:dy + h, dx:dx + w]
+    return out
+
+
+def test_guided_upsampling_follows_the_guide_edges():
+    H = W = 800
+    yy, xx = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
+    edge = (xx + 0.3 * yy) > 430
+    guide = torch.where(edge, 0.7, 0.3).float()[None, None]
+    truth = torch.where(edge, -20.0, 40.0).float()[None, None]
+    low = F.interpolate(truth, size=(32, 32), mode="area")   # what a 32 px model would give
+    guided = cp.guided_upsample(low, guide)
+    bilinear = F.interpolate(low, size=(H, W), mode="bilinear", align_corners=False)
+    e_g = (guided - truth).abs().mean().item()
+    e_b = (bilinear - truth).abs().mean().item()
+    assert e_g < 0.3 * e_b, (e_g, e_b)
+    # where the guide is flat, a flat chroma stays flat (nothing is invented)
+    const = torch.full((1, 2, 32, 32), 7.5)
+    tex = torch.rand(1, 1, H, W)
+    assert torch.allclose(cp.guided_upsample(const, tex), torch.full((1, 2, H, W), 7.5), atol=1e-3)
+
+
+def test_3000x2000_colorization_keeps_size_and_lightness(gan, tmp_path):
+    rng = np.random.default_rng(0)
+    H, W = 2000, 3000
+    yy, xx = np.mgrid[0:H, 0:W]
+    g = 60 + 0.04 * xx + 30 * np.sin(yy / 90.0)
+    g[(xx - 1800) ** 2 + (yy - 900) ** 2 < 400 ** 2] = 230        # a bright disc
+    g[200:400, 300:2700] = 15                                       # a dark band
+    g += rng.normal(0, 4, g.shape)
+    gray = np.clip(g, 0, 255).astype(np.uint8)
+    p = tmp_path / "old_photo.jpg"
+    Image.fromarray(gray).save(p, quality=92)
+    img = open_image(p)
+    assert img.grayscale
+    # the model part is cut to ~5 steps: this test is about the full-resolution composite
+    out = restore(gan, img, RestoreSettings("colorize", iters_scale=0.005, candidates=2))
+    assert out.image.size == (3000, 2000)
+    assert out.region.covers((3000, 2000))
+    res = np.asarray(out.image)
+    dL = np.abs(lightness(res) - lightness(img.array()))
+    assert dL.max() <= 0.5, dL.max()
+    # the colour came from the model: at the model's scale, the result's chroma follows the
+    # model output's chroma (lightness aside)
+    model_c = chroma(np.asarray(to_pil(out.result.image)))
+    small_c = chroma(np.asarray(Image.fromarray(res).resize((32, 32), Image.BOX)))
+    assert small_c.mean() > 3
+    assert np.corrcoef(model_c.ravel(), small_c.ravel())[0, 1] > 0.5
+
+
+def test_colorize_square_region_leaves_the_rest_untouched(gan):
+    rng = np.random.default_rng(1)
+    gray = rng.integers(30, 220, (200, 300), dtype=np.uint8)
+    img = open_image(Image.fromarray(gray))
+    out = restore(gan, img, RestoreSettings("colorize", region="center", **FAST))
+    assert out.region == cp.Region(50, 0, 200, 200)
+    a, b = np.asarray(out.image), img.array()
+    assert np.array_equal(a[:, :50], b[:, :50]) and np.array_equal(a[:, 250:], b[:, 250:])
+    assert np.abs(lightness(a) - lightness(b)).max() <= 0.5
+    assert chroma(a[:, 80:220]).mean() > chroma(a[:, 52:56]).mean()  # colour fades in at the seam
+
+
+def photo_with_damage(colour):
+    rng = np.random.default_rng(3)
+    H, W = 180, 240
+    yy, xx = np.mgrid[0:H, 0:W]
+    a = np.dstack([40 + 0.7 * xx, 60 + 0.6 * yy, 120 + 40 * np.sin(xx / 13.0)]) + rng.normal(0, 3, (H, W, 3))
+    a = np.clip(a, 0, 255).astype(np.uint8)
+    hole = ((xx - 130) ** 2 + (yy - 95) ** 2 < 22 ** 2) | ((yy > 60) & (yy < 70) & (xx > 60) & (xx < 110))
+    a[hole] = colour  # whatever sits in the hole must not matter
+    return a, hole
+
+
+def test_inpainting_changes_only_the_feathered_hole_and_never_reads_it(gan):
+    feather = 4
+    outs = []
+    for colour in ((255, 0, 255), (0, 255, 0)):
+        a, hole = photo_with_damage(colour)
+        img = open_image(Image.fromarray(a))
+        out = restore(gan, img, RestoreSettings("inpaint", feather=feather, **FAST), mask=hole)
+        res = np.asarray(out.image)
+        assert res.shape == a.shape
+        changed = (res != a).any(axis=2)
+        assert not (changed & ~dilate(hole, feather)).any()           # nothing outside hole + feather
+        assert changed[hole].mean() > 0.99                              # the hole itself is replaced
+        outs.append(res)
+    # the two damaged photos differ only inside the hole, and so the fills are identical there:
+    # the hole's pixels never reached the model
+    assert np.array_equal(outs[0][hole], outs[1][hole])
+
+
+def test_inpaint_composite_blends_only_within_feather():
+    rgb = np.full((60, 80, 3), 100, np.uint8)
+    hole = np.zeros((60, 80), bool)
+    hole[20:40, 30:50] = True
+    g = torch.zeros(1, 3, 16, 16)
+    g[:, 0] = 1.0  # the "model" paints pure red (255, 127/128, 127/128)
+    region = cp.Region(20, 10, 40, 40)
+    out = cp.inpaint_composite(rgb, hole, g, region, feather=3)
+    assert (out[hole] == [255, 128, 128]).all()
+    band = dilate(hole, 3) & ~hole
+    assert (out[band][:, 0] > 100).all() and (out[band][:, 0] < 255).all()  # a partial blend
+    assert np.array_equal(out[~dilate(hole, 3)], rgb[~dilate(hole, 3)])
+    a = cp.feathered_alpha(torch.from_numpy(hole), 3)[0, 0].numpy()
+    assert (a[hole] == 1).all() and (a[~dilate(hole, 3)] == 0).all()
+    row = a[30, 50:54]
+    assert (np.diff(row) < 0).all()  # the seam ramps down monotonically
+
+
+def test_inpaint_region_choice(gan):
+    a, hole = photo_with_damage((0, 0, 0))
+    img = open_image(Image.fromarray(a))
+    r = cp.region_around(hole, 32)
+    ys, xs = np.nonzero(hole)
+    assert r.left <= xs.min() and r.left + r.width > xs.max() and r.top <= ys.min() and r.top + r.height > ys.max()
+    big = np.ones((180, 240), bool)
+    big[:5, :5] = False
+    with pytest.raises(RestoreError, match="region by region"):
+        restore(gan, img, RestoreSettings("inpaint", **FAST), mask=big)
+    out = restore(gan, img, RestoreSettings("inpaint", region="0,0,100", **FAST), mask=hole)
+    assert any("outside the region" in n for n in out.notes)
+    changed = (np.asarray(out.image) != a).any(axis=2)
+    assert not changed[:, 100 + 2:].any() and not changed[100 + 2:].any()
+
+
+def test_super_resolution_sizes(gan):
+    rng = np.random.default_rng(4)
+    img = open_image(Image.fromarray(rng.integers(0, 255, (80, 100, 3), dtype=np.uint8)))
+    out = restore(gan, img, RestoreSettings("sr", scale=2, region="10,10,40", **FAST))
+    assert out.image.size == (80, 80) and out.model_input.size == (16, 16)
+    small = open_image(Image.fromarray(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8)))
+    out = restore(gan, small, RestoreSettings("sr", scale=2, **FAST))
+    assert out.region.covers((16, 12)) and out.image.size == (32, 24)
+    exact = open_image(Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)))
+    out = restore(gan, exact, RestoreSettings("sr", scale=2, **FAST))
+    assert np.array_equal(np.asarray(out.model_input), exact.array())   # went straight in
+    assert np.array_equal(np.asarray(out.image), np.asarray(to_pil(out.result.image)))
+
+
+def test_regions_and_masks():
+    assert cp.center_region((300, 200)) == cp.Region(50, 0, 200, 200)
+    assert cp.parse_region("10,20,50", (300, 200)) == cp.Region(10, 20, 50, 50)
+    assert cp.parse_region("full", (300, 200)) == cp.Region(0, 0, 300, 200)
+    with pytest.raises(ValueError, match="inside"):
+        cp.parse_region("280,0,50", (300, 200))
+    with pytest.raises(ValueError, match="x,y,size"):
+        cp.parse_region("a,b", (300, 200))
+    hole = np.zeros((200, 300), bool)
+    hole[101, 151] = True  # a single pixel must not vanish at the model's resolution
+    m = cp.hole_to_model(hole, cp.Region(50, 0, 200, 200), 32)
+    assert m.sum() >= 1 and m.shape == (32, 32)
+
+
+def test_editor_hook_composites_a_result(gan):
+    rng = np.random.default_rng(5)
+    gray = Image.fromarray(rng.integers(0, 255, (64, 96), dtype=np.uint8)).convert("RGB")
+    out = restore(gan, open_image(gray), RestoreSettings("colorize", region="16,0,64", **FAST))
+    full = cp.composite_result(gray, out.result, (16, 0, 64), task="colorization")
+    assert full.size == (96, 64) and np.array_equal(np.asarray(full), np.asarray(out.image))
+    assert cp.composite_result(gray, out.result, (16, 0, 64), task="super-resolution") is None
+
+
+def test_hybrid_reconstruct_defend_output_sizes(gan):
+    rng = np.random.default_rng(6)
+    a = rng.integers(0, 255, (50, 70, 3), dtype=np.uint8)
+    img = open_image(Image.fromarray(a))
+    hole = np.zeros((50, 70), bool)
+    hole[20:26, 30:36] = True
+    out = restore(gan, img, RestoreSettings("hybrid", **FAST), mask=hole)
+    assert out.image.size == (2 * out.region.width, 2 * out.region.height)
+    assert out.model_input.size == (16, 16)  # hybrid's x2 SR: the model sees res/2
+    for task in ("reconstruct", "defend"):
+        out = restore(gan, img, RestoreSettings(task, **FAST))
+        assert out.region == cp.Region(10, 0, 50, 50) and out.image.size == (50, 50)
