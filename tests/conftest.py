@@ -20,6 +20,15 @@ def tiny_config(**kw) -> BigGANConfig:
     return BigGANConfig(**{**TINY, **kw})
 
 
+@pytest.fixture(autouse=True)
+def _private_user_dirs(tmp_path_factory, monkeypatch):
+    """No test reads or writes the real user cache (results, autosaves) or config (models)."""
+    base = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("DGP_STUDIO_CACHE", str(base / "cache"))
+    monkeypatch.setenv("DGP_STUDIO_CONFIG", str(base / "config"))
+    monkeypatch.setenv("DGP_STUDIO_SETTINGS", str(base / "settings.ini"))
+
+
 @pytest.fixture
 def tiny_gan():
     return build_biggan(tiny_config(), seed=0)

@@ -48,12 +48,28 @@ def apply_theme(app: QApplication, choice: str = "system") -> bool:
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="dgp-studio", description="Open the DGP Studio editor.")
-    p.add_argument("images", nargs="*", help="photos to open (PNG, JPEG, WebP, TIFF, BMP)")
+    p.add_argument("images", nargs="*", help="photos (PNG, JPEG, WebP, TIFF, BMP) or projects (.dgp) to open")
     p.add_argument("--model", metavar="PATH", help="model folder or checkpoint "
                    "(default: $DGP_STUDIO_MODEL, else the bundled prior models/dgp-prior-64)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 … (default: cuda when present)")
     p.add_argument("--theme", choices=("system", "light", "dark"), help="colour theme (default: follow the system)")
+    p.add_argument("--no-recover", action="store_true", help="do not offer autosaves left by a crashed session")
     return p.parse_args(argv)
+
+
+def active_model():
+    """The model chosen in Tools > Models… (a registered name or a path), when it still
+    exists; None = the default (``DGP_STUDIO_MODEL`` or the bundled prior)."""
+    if os.environ.get("DGP_STUDIO_MODEL"):
+        return None
+    name = settings.value("model/active")
+    if not name:
+        return None
+    try:
+        from dgp_studio.core.modelstore import ModelStore
+        return str(ModelStore().resolve(name))
+    except Exception:  # noqa: BLE001 - a model that moved: start with the default one
+        return None
 
 
 def create_window(argv=None):
@@ -72,8 +88,8 @@ def create_window(argv=None):
     app.setWindowIcon(icon("mdi6.auto-fix", "#408cff"))
     from .main_window import MainWindow
 
-    win = MainWindow(model_path=args.model, device=None if args.device == "auto" else args.device,
-                     theme_choice=choice)
+    win = MainWindow(model_path=args.model or active_model(),
+                     device=None if args.device == "auto" else args.device, theme_choice=choice)
 
     def follow_system(_scheme=None):
         if win.theme_choice == "system":
@@ -82,10 +98,13 @@ def create_window(argv=None):
     win.show()
     if args.images:
         win.open_paths(args.images)
+    if not args.no_recover:
+        from PySide6.QtCore import QTimer
+        QTimer.singleShot(0, win.autosave.offer_restore)  # once the window is on screen
     return app, win
 
 
 def run_app(argv=None) -> int:
-    """``dgp-studio [IMAGES...] [--model PATH] [--device D] [--theme T]``: the editor's event loop."""
+    """``dgp-studio [IMAGES or PROJECTS...] [--model PATH] [--device D] [--theme T]``: the editor's event loop."""
     app, _win = create_window(argv)
     return app.exec()

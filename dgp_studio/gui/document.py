@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,25 @@ class Document:
         self.mask = MaskLayer(self.image.width, self.image.height)
         self.timeline = TimelineData()
         self.exported = True       # nothing to lose until a result exists
+        # project file state (gui/project_io.py): edits bump ``revision``; a save or an
+        # autosave records the revision it wrote, so "unsaved" is a comparison
+        self.project_path: Path | None = None
+        self.project_uid = secrets.token_hex(8)
+        self.project_data = None       # the opened core.project.Project (its results re-attach on model change)
+        self.original_bytes: bytes | None = None   # the embedded original, when opened from a project
+        self.embed = True              # the save dialog's "embed the photo" choice
+        self.run_settings: dict | None = None      # the task panel as it was for the last run (saved in projects)
+        self.revision = 0
+        self.saved_revision = 0
+        self.autosaved_revision = 0
+
+    def touch(self) -> None:
+        """Something worth saving changed (result, mask, region)."""
+        self.revision += 1
+
+    @property
+    def project_saved(self) -> bool:
+        return self.project_path is not None and self.revision == self.saved_revision
 
     @classmethod
     def open(cls, path) -> "Document":
@@ -52,6 +72,8 @@ class Document:
 
     @property
     def name(self) -> str:
+        if self.project_path is not None:
+            return self.project_path.name
         return self.path.name if self.path else f"untitled-{self.id}"
 
     @property

@@ -1,7 +1,10 @@
 """The editor window: wires photos, canvas, panels, workers and the session cache together.
 
 Data flow: photo + mask + preset -> ``pipeline.build_job`` -> ``ReconstructionWorker`` ->
-result in ``SessionCache`` -> canvas / timeline / manipulation views.
+result in ``SessionCache`` -> canvas / timeline / manipulation views.  Runs whose key is in the
+disk ``ResultCache`` (run_cache.py) skip the optimisation; projects (project_actions.py,
+project_io.py) and autosave (autosave.py) persist a photo's whole state; Tools > Models… is
+model_dialog.py.
 """
 from __future__ import annotations
 
@@ -16,14 +19,18 @@ from PySide6.QtWidgets import (QButtonGroup, QColorDialog, QDockWidget, QFileDia
                                QMenu, QMessageBox, QSlider, QSpinBox, QStackedWidget, QTabBar, QToolBar,
                                QToolButton, QVBoxLayout, QWidget)
 
+from dgp_studio.core.errors import friendly_error
 from dgp_studio.core.imaging import to_pil
 
-from . import icons, pipeline, settings, shortcuts
+from . import icons, pipeline, run_cache, settings, shortcuts
+from .autosave import CHOICES as AUTOSAVE_CHOICES, AutosaveManager
 from .canvas import Canvas, Tool
 from .document import Document
 from .export import (EXPORT_FILTER, OPEN_FILTER, OPEN_SUFFIXES, atomic_save, default_export_name, same_file)
 from .imageconv import pil_to_qimage, qimage_to_pil, tensor_to_qimage
 from .manip_panel import ManipPanel
+from .project_actions import ProjectActions
+from .project_io import is_project_path
 from .render_worker import RenderWorker
 from .session_cache import CacheEntry, SessionCache
 from .status_bar import StatusBar
@@ -43,7 +50,9 @@ class MainWindow(QMainWindow):
     _modelReady = Signal(object)
 
     def __init__(self, model_path=None, device: str | None = None, load_async: bool = True,
-                 theme_choice: str = "system"):
+                 theme_choice: str = "system", result_cache=None):
+        """``result_cache``: a ``core.cache.ResultCache`` shared with other windows/processes
+        (default: the user's disk cache; False: none)."""
         super().__init__()
         self.setWindowTitle("DGP Studio")
         self.setAcceptDrops(True)
@@ -57,6 +66,8 @@ class MainWindow(QMainWindow):
         self.docs: list[Document] = []
         self.current: Document | None = None
         self.cache = SessionCache()
+        self.result_cache = run_cache.open_result_cache() if result_cache is None else (result_cache or None)
+        self.optimise_calls = 0            # runs that really optimised (cache hits and projects do not)
         self.worker: ReconstructionWorker | None = None
         self._run_kind = "restore"
         self._run_doc: Document | None = None
@@ -68,6 +79,8 @@ class MainWindow(QMainWindow):
         self._closing = False
         self.actions: dict[str, QAction] = {}
         self._modelReady.connect(self._on_model_ready)
+        self.projects = ProjectActions(self)       # File > Open/Save Project, the project writer thread
+        self.autosave = AutosaveManager(self, self.projects.background)
         self._build()
         self._restore_layout()
         self._update_enabled()
@@ -224,8 +237,22 @@ class MainWindow(QMainWindow):
         mb = self.menuBar()
         f = mb.addMenu("&File")
         f.addAction(self.actions["open"])
+        f.addAction(self.projects.open_action)
         self.recent_menu = f.addMenu("Open recent")
         self._fill_recent()
+        f.addSeparator()
+        f.addAction(self.projects.save_action)
+        f.addAction(self.projects.save_as_action)
+        am = self.autosave_menu = f.addMenu("Autosave")
+        ag = QActionGroup(self)
+        self.autosave_actions = {}
+        for m in AUTOSAVE_CHOICES:
+            a = QAction("Off" if m == 0 else f"Every {m} minute{'s' if m != 1 else ''}", self, checkable=True)
+            a.setChecked(abs(self.autosave.minutes - m) < 1e-6)
+            a.triggered.connect(lambda _c=False, m=m: self.autosave.set_interval(m))
+            ag.addAction(a)
+            am.addAction(a)
+            self.autosave_actions[m] = a
         f.addSeparator()
         f.addAction(self.actions["export"])
         f.addAction(self.gif_action)
@@ -250,6 +277,12 @@ class MainWindow(QMainWindow):
         t.addSeparator()
         for k in ("brush_smaller", "brush_bigger", "brush_softer", "brush_harder"):
             t.addAction(self.actions[k])
+        t.addSeparator()
+        self.models_action = QAction("Models…", self)
+        icons.bind(self.models_action, "mdi6.cube-outline")
+        self.models_action.setToolTip("Installed models: add, check, remove, download, switch")
+        self.models_action.triggered.connect(lambda: self.show_models())
+        t.addAction(self.models_action)
         v = self.view_menu = mb.addMenu("&View")
         for k in ("mode_restore", "mode_manip", None, "zoom_in", "zoom_out", "zoom_fit", "zoom_100", "zoom_region",
                   None, "compare", None, "next_doc", "prev_doc"):
@@ -396,6 +429,8 @@ class MainWindow(QMainWindow):
                 if gan.D is None:
                     raise CheckpointError("the model has no discriminator (D) checkpoint, which DGP needs")
                 renderer = Renderer(gan)
+                from dgp_studio.core.cache import model_id
+                model_id(gan)  # hashes the weights once, here rather than at the first run on the UI thread
                 self._modelReady.emit((gan, renderer, None, dev))
             except (CheckpointError, OSError, ValueError, RuntimeError) as e:
                 self._modelReady.emit((None, None, str(e), dev))
@@ -426,6 +461,7 @@ class MainWindow(QMainWindow):
             self.manip.set_classes(class_names(c))
             self.status.showMessage(f"Model {gan.name} ready on {dev}", 5000)
             self.cache = SessionCache()  # results of another model cannot be manipulated with this one
+            self.projects.attach_all()   # ... but opened projects' results that fit this one come back
         self._update_enabled()
         self._refresh_manip()
 
@@ -435,7 +471,37 @@ class MainWindow(QMainWindow):
             return
         folder = QFileDialog.getExistingDirectory(self, "Model folder (G and D checkpoints)")
         if folder:
+            self.model_path = folder
             self.load_model(folder, None)
+
+    def show_models(self):
+        """Tools > Models…: list, add, check, remove, download; "Use this model" switches."""
+        from .model_dialog import ModelsDialog
+        from dgp_studio.core.models import default_model_path
+        try:
+            active = self.model_path or default_model_path()
+        except Exception:  # noqa: BLE001
+            active = self.model_path
+        try:
+            dlg = ModelsDialog(self, active_path=active)
+        except Exception as e:  # noqa: BLE001 - a damaged registry file, an unreadable folder
+            self.show_error(friendly_error(e))
+            return None
+        dlg.modelChosen.connect(self.use_model)
+        dlg.setAttribute(Qt.WA_DeleteOnClose)
+        self.models_dialog = dlg
+        dlg.open()
+        return dlg
+
+    def use_model(self, path, name: str | None = None) -> bool:
+        """Switch the active model (remembered for the next start)."""
+        if self.worker is not None:
+            self.show_error("Wait for the running restoration (or cancel it) before changing the model.")
+            return False
+        self.model_path = str(path)
+        settings.set_value("model/active", name or str(path))
+        self.load_model(path, None)
+        return True
 
     def _render_source(self):
         if self.gan is None:
@@ -445,7 +511,9 @@ class MainWindow(QMainWindow):
     # == documents ========================================================================================
     def open_dialog(self) -> None:
         start = settings.value("last_dir", str(Path.home()))
-        paths, _ = QFileDialog.getOpenFileNames(self, "Open photos", start, OPEN_FILTER)
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Open photos or projects", start,
+            OPEN_FILTER.replace("*.bmp)", "*.bmp *.dgp)", 1) + ";;DGP Studio projects (*.dgp)")
         if paths:
             settings.set_value("last_dir", str(Path(paths[0]).parent))
             self.open_paths(paths)
@@ -454,16 +522,21 @@ class MainWindow(QMainWindow):
         opened, errors = [], []
         for p in paths:
             p = Path(p)
+            if is_project_path(p) and not p.is_dir():  # a missing one: projects.open says so
+                doc = self.projects.open(p, activate=activate)
+                if doc is not None:
+                    opened.append(doc)
+                continue
             if p.is_dir():
                 errors.append(f"{p.name}: is a folder (batch restore is 'dgp-studio restore DIR')")
                 continue
             if p.suffix.lower() not in OPEN_SUFFIXES:
-                errors.append(f"{p.name}: not a PNG, JPEG, WebP, TIFF or BMP file")
+                errors.append(f"{p.name}: not a PNG, JPEG, WebP, TIFF or BMP file, nor a .dgp project")
                 continue
             try:
                 doc = Document.open(p)
             except Exception as e:  # noqa: BLE001 - any unreadable file becomes a message
-                errors.append(f"{p.name}: cannot be read ({e})")
+                errors.append(f"{p.name}: cannot be read ({friendly_error(e)})")
                 continue
             opened.append(doc)
             self._add_document(doc, activate=activate)
@@ -533,8 +606,10 @@ class MainWindow(QMainWindow):
         if self.worker is not None and self._run_doc is doc:
             self.show_error("This photo is being restored: cancel the run first (Esc).")
             return
-        if not doc.exported and not self.confirm(f"{doc.name} has a result that was not exported. Close it anyway?"):
+        if not doc.exported and not doc.project_saved and not self.confirm(
+                f"{doc.name} has a result that was neither exported nor saved as a project. Close it anyway?"):
             return
+        self.autosave.discard(doc)
         i = self.docs.index(doc)
         self.docs.pop(i)
         self.cache.drop(doc.id)
@@ -562,6 +637,8 @@ class MainWindow(QMainWindow):
 
     def _on_region(self, box) -> None:
         if self.current is not None:
+            if tuple(box) != tuple(self.current.region):
+                self.current.touch()
             self.current.region = tuple(box)
             self._update_region_hint()
 
@@ -569,6 +646,12 @@ class MainWindow(QMainWindow):
         """After every finished mask edit (stroke, fill, undo, redo)."""
         if self._closing:
             return
+        if self.current is not None and self.sender() is self.current.mask.undo_stack:
+            self.current.touch()
+        else:
+            for d in self.docs:
+                if self.sender() is d.mask.undo_stack:
+                    d.touch()
         self._update_enabled()
         self._update_region_hint()
 
@@ -748,10 +831,19 @@ class MainWindow(QMainWindow):
         self.status.set_device(self.device)
         self._run_kind, self._run_doc, self._run_t0 = kind, doc, time.perf_counter()
         first = jobs[0]
+        from .project_io import panel_settings
+        doc.run_settings = dict(panel_settings(self.task_panel), task=first.task, preset=first.preset.to_dict(),
+                                class_id=first.class_id, seed=first.seed)
         doc.timeline.reset(first.preset.clipped(self.gan.G.n_groups, self.gan.D.n_features), first.label)
         if doc is self.current:
             self.timeline.set_data(doc.timeline)
-        w = ReconstructionWorker(self.gan, jobs, device=self.device)
+        if self.result_cache is not None:
+            for job in jobs:
+                try:
+                    job.cache_key = run_cache.job_key(job, self.gan)
+                except Exception:  # noqa: BLE001 - no key, no cache: the run simply happens
+                    job.cache_key = None
+        w = ReconstructionWorker(self.gan, jobs, device=self.device, result_cache=self.result_cache)
         w.jobStarted.connect(self._on_job_started)
         w.tick.connect(self._on_tick)
         w.snapshot.connect(self._on_snapshot)
@@ -775,6 +867,7 @@ class MainWindow(QMainWindow):
             self.status.showMessage("Cancelling…")
 
     def _on_job_started(self, i: int, job) -> None:
+        self.optimise_calls += 1  # the worker announces only jobs that really optimise
         doc = self._run_doc
         if i > 0:
             doc.timeline.reset(job.preset.clipped(self.gan.G.n_groups, self.gan.D.n_features), job.label)
@@ -807,7 +900,15 @@ class MainWindow(QMainWindow):
         doc = self._run_doc
         kind = self._run_kind
         secs = time.perf_counter() - self._run_t0
-        entry = CacheEntry(result, job.box, job.task, hole=job.hole)
+        entry = CacheEntry(result, job.box, job.task, hole=job.hole, full_hole=job.full_hole)
+        if job.cache_key and not result.cancelled:
+            run_cache.tag(result, job.cache_key)
+        if job.from_cache:  # nothing ran: the timeline shows the stored loss curve, no previews
+            doc.timeline.reset(job.preset.clipped(self.gan.G.n_groups, self.gan.D.n_features),
+                               job.label or "from the cache")
+            doc.timeline.add_rows(run_cache.history_rows(result))
+        doc.touch()
+        doc.project_data = None  # a newer result: the opened project's ones no longer come back
         if kind == "diverse":
             existing = self.cache.get(doc.id)
             if existing is None:
@@ -820,7 +921,10 @@ class MainWindow(QMainWindow):
             self.cache.put(doc.id, entry)
             doc.exported = False
         doc.timeline.finished = i == len(self.worker.jobs) - 1 if self.worker else True
-        if result.cancelled:
+        if job.from_cache:
+            msg = (f"Result taken from the cache — no optimisation ({result.steps_done} iterations stored, "
+                   f"class {self.gan.class_name(result.class_id)})")
+        elif result.cancelled:
             msg = f"Cancelled after {result.steps_done} iterations — the state reached is kept"
         elif result.stopped_early:
             msg = f"Stopped early at the target loss after {result.steps_done} iterations ({secs:.1f} s)"
@@ -828,7 +932,7 @@ class MainWindow(QMainWindow):
             msg = f"Done: {result.steps_done} iterations in {secs:.1f} s · class {self.gan.class_name(result.class_id)}"
         self.status.showMessage(msg, 10000)
         self.task_panel.set_progress(result.steps_done, result.preset.total_iterations, msg.split(" — ")[0]
-                                     if result.cancelled else "Done")
+                                     if result.cancelled else ("From the cache" if job.from_cache else "Done"))
         if doc is self.current:
             self._show_result(doc)
             self.timeline.mark_dirty()
@@ -851,6 +955,9 @@ class MainWindow(QMainWindow):
         self.task_panel.set_running(False, can_run=self.gan is not None)
         self.status.set_speed(None)
         self._update_enabled()
+        doc = self._run_doc
+        if doc is not None and doc in self.docs and self.autosave.minutes > 0 and self.autosave.needs_autosave(doc):
+            self.autosave.autosave(doc)  # a crash-safe point: the finished run is on disk
 
     # == result display ======================================================================================
     def _show_result(self, doc: Document) -> None:
@@ -925,6 +1032,7 @@ class MainWindow(QMainWindow):
         self.unsetCursor()
         self.cache.put(doc.id, new)
         doc.exported = False
+        doc.touch()
         self._show_result(doc)
         self._refresh_manip()
         self.status.showMessage(f"Continuing with {label}", 5000)
@@ -1082,6 +1190,16 @@ class MainWindow(QMainWindow):
         self.actions["cancel"].setEnabled(running)
         self.task_panel.set_running(running, can_run=self.gan is not None and has_doc)
         self.brush_box.setEnabled(has_doc and self.canvas.tool in (Tool.BRUSH, Tool.ERASER))
+        self.projects.update_enabled()
+
+    def _retitle(self, doc: Document) -> None:
+        """After a save renamed the photo's tab to its project."""
+        if doc in self.docs:
+            i = self.docs.index(doc)
+            self.tabs.setTabText(i, doc.name)
+            self.tabs.setTabToolTip(i, str(doc.project_path or doc.path or doc.name))
+        if doc is self.current:
+            self.setWindowTitle(f"{doc.name} — DGP Studio")
 
     def show_error(self, message: str) -> None:
         self.status.showMessage(message.splitlines()[0], 10000)
@@ -1140,16 +1258,20 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop the background threads (window close, tests)."""
         self._closing = True  # masks outlive the window's widgets: their callbacks now do nothing
+        self.autosave.timer.stop()
         if self.worker is not None:
             self.worker.cancel()
             self.worker.wait(10000)
         self.render_worker.stop()
+        self.projects.background.drain()  # a save in progress finishes before the window goes
 
     def closeEvent(self, e) -> None:
-        unsaved = [d.name for d in self.docs if not d.exported]
-        if unsaved and not self.confirm(f"Results not exported: {', '.join(unsaved)}. Quit anyway?"):
+        unsaved = [d.name for d in self.docs if not d.exported and not d.project_saved]
+        if unsaved and not self.confirm(f"Results neither exported nor saved as a project: {', '.join(unsaved)}. "
+                                        "Quit anyway?"):
             e.ignore()
             return
         self._save_layout()
         self.shutdown()
+        self.autosave.discard_all()  # a normal exit: nothing to recover next time
         super().closeEvent(e)

@@ -65,6 +65,7 @@ def build_job(doc, gan, task: str, preset, class_id, seed: int, factor: int = 4,
     job = Job(doc.id, image, deg, preset, class_id, seed, task, box, hole, label)
     if with_composite:
         full = full_res_hole(doc, box) if hole is not None else None
+        job.full_hole = full
         job.finalize = lambda result: composite_back(doc, result, box, task, full)  # runs on the worker
     return job
 

@@ -17,6 +17,7 @@ class CacheEntry:
     composite: object = None          # full-resolution PIL image, when the composite exists
     hole: object = None               # model-resolution hole mask used (inpainting)
     alternatives: list = field(default_factory=list)   # (label, result) from diverse restorations
+    full_hole: object = None          # photo-size bool mask the composite used (inpainting), for project files
 
 
 class SessionCache:

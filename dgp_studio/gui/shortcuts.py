@@ -9,6 +9,9 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QGridLayout, QHBoxLayo
 # action id -> (group, label, key sequences)
 SHORTCUTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "open": ("File", "Open photo…", ("Ctrl+O",)),
+    "open_project": ("File", "Open project…", ("Ctrl+Shift+O",)),
+    "save_project": ("File", "Save project", ("Ctrl+S",)),
+    "save_project_as": ("File", "Save project as…", ("Ctrl+Shift+S",)),
     "export": ("File", "Export result…", ("Ctrl+E",)),
     "close": ("File", "Close photo", ("Ctrl+W",)),
     "quit": ("File", "Quit", ("Ctrl+Q",)),

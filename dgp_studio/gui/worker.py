@@ -71,6 +71,9 @@ class Job:
     label: str = ""
     finalize: object = None       # callable(result) run on the worker after the run (full-res composite)
     composite: object = None      # what ``finalize`` returned
+    full_hole: object = None      # photo-size bool hole the composite uses (kept with the result)
+    cache_key: str | None = None  # key in the disk result cache (gui/run_cache.py)
+    from_cache: bool = False      # set by the worker: the result came from the cache, nothing ran
 
 
 @dataclass
@@ -128,9 +131,12 @@ class ReconstructionWorker(QThread):
     failed = Signal(int, str)                    # index, readable message
 
     def __init__(self, gan, jobs: list[Job], device=None, emit_interval: float = 0.1,
-                 preview_every: int | None = None, parent=None):
+                 preview_every: int | None = None, parent=None, result_cache=None):
         super().__init__(parent)
         self.gan, self.jobs = gan, list(jobs)
+        self.result_cache = result_cache  # core.cache.ResultCache: hits skip the run, finished runs go in
+        self.optimised = 0                # jobs that really ran the optimisation
+        self.cache_hits = 0
         self.device = device or str(gan.device)
         self.emit_interval = emit_interval
         self.preview_every = preview_every
@@ -176,6 +182,13 @@ class ReconstructionWorker(QThread):
             self.index = i
             self._rows, self._last_emit, self._t_opt, self.last_step, self._p = [], 0.0, None, 0, None
             self._observed = None
+            cached = self._from_cache(job)
+            if cached is not None:
+                job.from_cache = True
+                self.cache_hits += 1
+                self._finalize(job, cached)
+                self.jobFinished.emit(i, job, cached)
+                continue
             every = self.preview_every or max(1, job.preset.total_iterations // TARGET_SNAPSHOTS)
             try:
                 rec = Reconstructor(self.gan, job.preset, job.degradation, preview_every=every)
@@ -183,6 +196,7 @@ class ReconstructionWorker(QThread):
                 if self._cancelled:
                     rec.cancel()
                 self.jobStarted.emit(i, job)
+                self.optimised += 1
                 result = rec.run(job.image, class_id=job.class_id, seed=job.seed, progress=self._progress,
                                  should_stop=lambda: self._cancelled)
             except Exception as e:  # noqa: BLE001 - every failure becomes a message in the UI
@@ -192,13 +206,47 @@ class ReconstructionWorker(QThread):
                 continue
             finally:
                 self._rec = None
-            if job.finalize is not None:
-                try:
-                    job.composite = job.finalize(result)
-                except Exception:  # noqa: BLE001 - the region result is still shown
-                    job.composite = None
+            self._finalize(job, result)
             self._flush(force=True)
             self.jobFinished.emit(i, job, result)
+            self._store(job, result)
+
+    @staticmethod
+    def _finalize(job, result) -> None:
+        if job.finalize is not None:
+            try:
+                job.composite = job.finalize(result)
+            except Exception:  # noqa: BLE001 - the region result is still shown
+                job.composite = None
+
+    def _from_cache(self, job):
+        """The cached result for ``job`` or None (a damaged or unusable entry is a miss)."""
+        if self.result_cache is None or not job.cache_key:
+            return None
+        from . import run_cache
+        try:
+            entry = self.result_cache.get_entry(job.cache_key)
+            if entry is None:
+                return None
+            return run_cache.tag(entry.to_result(self.gan), job.cache_key, entry)
+        except Exception as e:  # noqa: BLE001 - the run simply happens
+            import warnings
+            warnings.warn(f"result cache: entry not used ({e})", RuntimeWarning)
+            return None
+
+    def _store(self, job, result) -> None:
+        """After the UI has the result: keep it for next time (finished runs only; a full
+        disk or any other failure only costs the cache entry)."""
+        if self.result_cache is None or not job.cache_key or result.cancelled:
+            return
+        from . import run_cache
+        try:
+            entry = self.result_cache.put(job.cache_key, result, self.gan)
+        except Exception as e:  # noqa: BLE001
+            import warnings
+            warnings.warn(f"result cache: not stored ({e})", RuntimeWarning)
+            return
+        run_cache.tag(result, job.cache_key, entry)
 
     def _progress(self, p) -> None:
         # pause: block here (between iterations) until resumed or cancelled
