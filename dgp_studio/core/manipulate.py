@@ -12,6 +12,7 @@ import torch
 from torch.func import functional_call
 
 from .biggan import BigGAN
+from .fastpath import FrozenRender
 
 
 class Renderer:
@@ -21,6 +22,7 @@ class Renderer:
         self.gan = gan
         self.device = torch.device(device) if device is not None else gan.device
         self.G = copy.deepcopy(gan.G).to(self.device).eval().requires_grad_(False)
+        self._batch = FrozenRender(self.G)  # batches (jitter grids): W/sigma once per call, channels-last
         self._lock = threading.Lock()
 
     @torch.no_grad()
@@ -31,7 +33,10 @@ class Renderer:
             for i, block in enumerate(self.G.blocks):
                 block[0].use_in = i in set(norm_blocks)
             try:
-                out = functional_call(self.G, st, (z.to(dev), c.to(dev)))
+                if z.shape[0] > 1:
+                    out = functional_call(self._batch, {"G." + k: v for k, v in st.items()}, (z.to(dev), c.to(dev)))
+                else:  # single frames stay on the module: a morph's endpoints reproduce results bit for bit
+                    out = functional_call(self.G, st, (z.to(dev), c.to(dev)))
             finally:
                 self.G.reset_norm_mode()
         return out.cpu()

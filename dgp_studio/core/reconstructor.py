@@ -6,12 +6,18 @@ thin adapters over it.
 
 ``exact=True`` follows the reference's numerics: fp32, every group receives
 gradients (so Adam's moments of zero-rate groups keep accumulating).
-``exact=False`` (default) skips work that cannot change the result's intent:
-no gradients for frozen groups, frozen layers' spectral norms computed once
-per stage, losses read back to the host only when reported.
+``exact=False`` (default) is the fast path (fastpath.py, docs/PERFORMANCE.md): no
+gradients for frozen groups or the output layer, frozen layers' spectral norms
+computed once per stage, a closed-form spectral-norm backward, bf16 channels-last
+convolutions on CPUs with bf16 units (TF32 on CUDA), fused Adam, a bf16 candidate
+search whose best few candidates are re-scored in fp32, and on CUDA losses read back
+every ``sync_every`` iterations instead of every iteration.  Per stage only groups
+< ft change, the output layer never does, and the final image is rendered by the
+ordinary fp32 generator in both modes.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 import time
@@ -19,14 +25,17 @@ from dataclasses import dataclass, field
 
 import torch
 
+from . import runtime
 from .biggan import BigGAN, freeze_sn_all, unfreeze_sn_all
 from .degradations import Degradation, Identity, SuperResolution, Hybrid
+from .fastpath import FastObjective, rank_candidates
 from .imaging import to_tensor
 from .losses import DGPLoss, feature_l1_per_sample
 from .presets import Preset
-from .spectral import sn_layers
 
 SEARCH_FEATURES = 3  # candidates are ranked by the last 3 D features (DGP.md section 5)
+RESCORE_TOP = 8      # fast search: the best few by the bf16 ranking are re-scored in fp32
+CUDA_SYNC_EVERY = 10  # fast path on CUDA: losses come back to the host every N iterations
 
 
 class Cancelled(Exception):
@@ -74,15 +83,23 @@ class ReconstructionResult:
 
 class Reconstructor:
     def __init__(self, gan: BigGAN, preset: Preset, degradation: Degradation | None = None,
-                 exact: bool = False, preview_every: int = 20, search_batch: int = 50):
+                 exact: bool = False, preview_every: int = 20, search_batch: int = 50,
+                 precision: str | None = None, sync_every: int | None = None):
+        """``precision`` (fast path only): None = per device (runtime.fast_dtype), "fp32" or "bf16".
+        ``sync_every``: fast path, how often losses are read back (None: 1 on CPU, 10 on CUDA);
+        progress still gets every iteration's losses, in bursts, and every preview on time."""
         if gan.D is None:
             raise ValueError("DGP needs the discriminator: load the model with its D checkpoint")
+        if precision is not None and precision not in runtime._DTYPES:
+            raise ValueError(f"precision must be fp32 or bf16, not {precision!r}")
         self.gan = gan
         self.preset = preset.clipped(gan.G.n_groups, gan.D.n_features)
         self.degradation = degradation if degradation is not None else Identity()
         self.exact = exact
         self.preview_every = preview_every
         self.search_batch = search_batch
+        self.precision = precision
+        self.sync_every = sync_every
         self._cancel = threading.Event()
         self.optimise_calls = 0
 
@@ -102,9 +119,34 @@ class Reconstructor:
                                  "crop/resize it first (dgp_studio.core.imaging.fit_square)")
             return deg.target(obs)
 
+    def _dtype(self, dev, search: bool = False) -> torch.dtype:
+        if self.precision is not None:
+            return runtime._DTYPES[self.precision]
+        return runtime.search_dtype(dev) if search else runtime.fast_dtype(dev)
+
+    @torch.no_grad()
+    def _score(self, zs, ys, target_feats, k, dev, on_batch=None, stoppable=True) -> torch.Tensor:
+        """The reference scoring: fp32 modules, in batches of ``search_batch``."""
+        G, D, n = self.G, self.gan.D, zs.shape[0]
+        losses = []
+        for a in range(0, n, self.search_batch):
+            if stoppable and self._cancel.is_set():
+                break
+            z = zs[a:a + self.search_batch].to(dev)
+            y = ys[a:a + self.search_batch].to(dev)
+            feats = D(self.degradation(G(z, G.shared(y))))[1]
+            tf = [t.expand_as(f) for t, f in zip(target_feats, feats)]
+            losses.append(feature_l1_per_sample(feats, tf, k).cpu())
+            if on_batch:
+                on_batch(min(a + self.search_batch, n), n)
+        return torch.cat(losses) if losses else torch.zeros(0)
+
     @torch.no_grad()
     def search(self, target, class_id, seed: int, loss: DGPLoss, progress=None):
-        """Best of N candidates z ~ N(0, sigma^2) (random class per candidate if unknown)."""
+        """Best of N candidates z ~ N(0, sigma^2) (random class per candidate if unknown).
+
+        Fast path: all N ranked in the search dtype (bf16 where it pays), then the best
+        RESCORE_TOP re-scored with the fp32 modules; the reported loss is the fp32 one."""
         p, G, D = self.preset, self.G, self.gan.D
         dev = target.device
         gen = torch.Generator().manual_seed(seed)
@@ -117,41 +159,41 @@ class Reconstructor:
         else:
             ys = torch.full((n,), int(class_id), dtype=torch.long)
         k = min(SEARCH_FEATURES, D.n_features)
-        losses = []
-        for a in range(0, n, self.search_batch):
-            if self._cancel.is_set():
-                break
-            z = zs[a:a + self.search_batch].to(dev)
-            y = ys[a:a + self.search_batch].to(dev)
-            x = self.degradation(G(z, G.shared(y)))
-            feats = D(x)[1]
-            tf = [t.expand_as(f) for t, f in zip(loss.target_feats, feats)]
-            losses.append(feature_l1_per_sample(feats, tf, k).cpu())
+
+        def on_batch(done, total):
             if progress:
                 progress(Progress(0, p.n_stages, 0, 0, 0, p.total_iterations, 0, {}, phase="search",
-                                  elapsed=min(a + self.search_batch, n) / n))
-        if not losses:
-            raise Cancelled()
-        losses = torch.cat(losses)
-        best = int(torch.argmin(losses))
-        return zs[best:best + 1].to(dev), int(ys[best]), float(losses[best])
+                                  elapsed=done / total))
 
-    def _set_stage(self, s, z_opt, G_opt, n_groups):
+        if self.exact or n == 1:
+            losses = self._score(zs, ys, loss.target_feats, k, dev, on_batch)
+            if len(losses) == 0:
+                raise Cancelled()
+            best = int(torch.argmin(losses))
+            return zs[best:best + 1].to(dev), int(ys[best]), float(losses[best])
+        rough = rank_candidates(G, D, self.degradation, target, zs, ys, k, self.search_batch,
+                                self._dtype(dev, search=True), runtime.channels_last(dev),
+                                should_stop=self._cancel.is_set, on_batch=on_batch)
+        if len(rough) == 0:
+            raise Cancelled()
+        top = torch.topk(rough, min(RESCORE_TOP, len(rough)), largest=False).indices
+        fine = self._score(zs[top], ys[top], loss.target_feats, k, dev, stoppable=False)  # one short batch
+        j = int(torch.argmin(fine))
+        best = int(top[j])
+        return zs[best:best + 1].to(dev), int(ys[best]), float(fine[j])
+
+    def _set_stage(self, s, z_opt, G_opt, fast=None):
         p = self.preset
         ft = p.ft_num[s]
         for i, g in enumerate(G_opt.param_groups):
             g["lr"] = p.G_lrs[s] * (p.lr_ratio[s] ** i) if i < ft else 0.0
         for g in z_opt.param_groups:
             g["lr"] = p.z_lrs[s]
-        if not self.exact:
-            groups = self.G.group_modules()
+        if fast is not None:
             for i, params in enumerate(self._groups):
                 for q in params:
                     q.requires_grad_(i < ft)
-            # frozen layers have constant normalised weights: compute W/sigma once per stage
-            for i, m in enumerate(groups):
-                for layer in sn_layers(m):
-                    layer.unfreeze_sn() if i < ft else layer.freeze_sn()
+            fast.set_trainable(ft)  # frozen layers' W/sigma computed once for this stage
         return ft
 
     # -- the run -------------------------------------------------------------------------
@@ -172,18 +214,23 @@ class Reconstructor:
         G = copy.deepcopy(gan.G).to(dev).eval()
         self.G = G
         D = gan.D
-        freeze_sn_all(D)  # D is frozen: its normalised weights never change during a run
+        d_grad = [q.requires_grad for q in D.parameters()]
+        D.requires_grad_(False)  # D is frozen: only the input gradient is ever needed
+        freeze_sn_all(D)  # ... and its normalised weights never change during a run
         torch.manual_seed(seed)
         try:
-            return self._run(G, D, obs, target, class_id, z_init, seed, progress, stop, t0)
+            with (runtime.fast_math(dev) if not self.exact else contextlib.nullcontext()):
+                return self._run(G, D, obs, target, class_id, z_init, seed, progress, stop, t0)
         finally:
             unfreeze_sn_all(D)
+            for q, r in zip(D.parameters(), d_grad):
+                q.requires_grad_(r)
             unfreeze_sn_all(G)
             self.G = None
 
     def _run(self, G, D, obs, target, class_id, z_init, seed, progress, stop, t0):
         p, dev = self.preset, target.device
-        loss_fn = DGPLoss(D, target)
+        loss_fn = DGPLoss(D, target)  # the exact objective; its fp32 target features also serve the search
         timings = {}
         search_loss = None
         G.requires_grad_(False)
@@ -206,26 +253,57 @@ class Reconstructor:
 
         z = z0.clone().requires_grad_(True)
         self._groups = G.group_params(p.update_embed)
+        adam = dict(betas=(0.0, 0.999), eps=1e-8)
+        fast = None
         if self.exact:
             G.requires_grad_(True)
             G.output_layer.requires_grad_(True)  # as the reference: gradients, but never stepped
-        z_opt = torch.optim.Adam([z], lr=p.z_lrs[0], betas=(0.0, 0.999), eps=1e-8)
-        G_opt = torch.optim.Adam([{"params": g} for g in self._groups], lr=0.0, betas=(0.0, 0.999), eps=1e-8)
-        if not self.exact:
-            G.output_layer.requires_grad_(False)
-            if not p.update_embed:
-                G.shared.requires_grad_(False)
+        else:
+            fast = FastObjective(G, D, target, self.degradation, self._dtype(dev), runtime.channels_last(dev))
+            if dev.type in ("cpu", "cuda"):
+                adam["fused"] = True  # one kernel for every tensor instead of ~6 per tensor
+        z_opt = torch.optim.Adam([z], lr=p.z_lrs[0], **adam)
+        G_opt = torch.optim.Adam([{"params": g} for g in self._groups], lr=0.0, **adam)
 
+        sync_every = 1  # CPU: reading a loss costs nothing, so every iteration reports at once
+        if fast is not None and not (p.stop_mse or p.stop_ftr):  # early stops need every value
+            if self.sync_every is not None:
+                sync_every = max(1, int(self.sync_every))
+            elif dev.type == "cuda":
+                sync_every = CUDA_SYNC_EVERY
         history, step, total = [], 0, p.total_iterations
+        pending = []  # iterations whose losses are still on the device
         cancelled = stopped = False
         norm_blocks: set[int] = set()
         stages_done = 0
+        stage_s, stage_its = [], []
+
+        def flush():
+            """Losses of the pending iterations to the host (one sync), then their progress calls."""
+            nonlocal stopped
+            if not pending:
+                return
+            keys = list(pending[0][5])
+            vals_all = torch.stack([torch.stack([pr[5][key].detach().float() for key in keys])
+                                    for pr in pending]).cpu().tolist()
+            for (s_, it_, n_, step_, ft_, _, prev), row in zip(pending, vals_all):
+                vals = dict(zip(keys, row))
+                history.append({"stage": s_, "iteration": it_, **vals})
+                if progress:
+                    progress(Progress(s_, p.n_stages, it_, n_, step_, total, ft_, vals,
+                                      prev.cpu() if prev is not None else None, time.perf_counter() - t0))
+                wD_ = float(p.w_D_loss[s_])
+                if (p.stop_mse and vals["mse"] < p.stop_mse) or (p.stop_ftr and wD_ and vals["ftr"] < p.stop_ftr):
+                    stopped = True
+            pending.clear()
+
         t_opt = time.perf_counter()
         for s in range(p.n_stages):
             if stop():
                 cancelled = True
                 break
-            ft = self._set_stage(s, z_opt, G_opt, G.n_groups)
+            t_stage = time.perf_counter()
+            ft = self._set_stage(s, z_opt, G_opt, fast)
             k, wD, wM = p.ftr_num[s], float(p.w_D_loss[s]), float(p.w_mse[s])
             if p.use_in[s]:
                 blocks = [i for i in range(ft - 1)]
@@ -234,44 +312,51 @@ class Reconstructor:
                 norm_blocks.update(blocks)
             fixed_c = None if (p.update_embed or self.exact) else G.shared(y).detach()
             n_it = int(p.iterations[s])
+            done_its = 0
             for it in range(1, n_it + 1):
                 if stop():
                     cancelled = True
                     break
                 c = fixed_c if fixed_c is not None else G.shared(y)
-                x = G(z, c)
-                total_loss, parts = loss_fn(self.degradation(x), z, k, wD, wM, p.w_nll)
+                if fast is not None:
+                    x, total_loss, parts = fast(z, c, k, wD, wM, p.w_nll)
+                else:
+                    x = G(z, c)
+                    total_loss, parts = loss_fn(self.degradation(x), z, k, wD, wM, p.w_nll)
                 z_opt.zero_grad(set_to_none=True)
                 G_opt.zero_grad(set_to_none=True)
                 total_loss.backward()
                 z_opt.step()
                 G_opt.step()
                 step += 1
-                vals = {key: float(v.detach()) for key, v in parts.items()}
-                history.append({"stage": s, "iteration": it, **vals})
+                done_its += 1
                 preview = None
                 if progress and self.preview_every and (it % self.preview_every == 0 or it == n_it):
-                    preview = x.detach().cpu()
-                if progress:
-                    progress(Progress(s, p.n_stages, it, n_it, step, total, ft, vals, preview,
-                                      time.perf_counter() - t0))
-                if (p.stop_mse and vals["mse"] < p.stop_mse) or (p.stop_ftr and wD and vals["ftr"] < p.stop_ftr):
-                    stopped = True
+                    preview = x.detach() if dev.type == "cpu" else x.detach().clone()
+                pending.append((s, it, n_it, step, ft, parts, preview))
+                if len(pending) >= sync_every or preview is not None or it == n_it:
+                    flush()
+                if stopped:
                     break
             else:
                 stages_done = s + 1
+            flush()
+            stage_s.append(time.perf_counter() - t_stage)
+            stage_its.append(done_its)
             if cancelled or stopped:
                 if stopped:
                     stages_done = s + 1
                 break
         timings["optimise_s"] = time.perf_counter() - t_opt
         timings["ms_per_iter"] = 1000 * timings["optimise_s"] / max(step, 1)
+        timings["stage_s"] = stage_s
+        timings["stage_iterations"] = stage_its
 
         G.requires_grad_(False)
         unfreeze_sn_all(G)
         with torch.no_grad():
             c = G.shared(y)
-            img = G(z.detach(), c)
+            img = G(z.detach(), c)  # the ordinary fp32 generator in both modes
             final = self.degradation.postprocess(img, obs)
         timings["total_s"] = time.perf_counter() - t0
         state = {k_: v.detach().cpu().clone() for k_, v in G.state_dict().items()}

@@ -31,9 +31,12 @@ def z_only(preset: Preset) -> Preset:
                    use_in=(False,) * n, update_embed=False)
 
 
+DIP_SEED_OFFSET = 7919  # keeps the random G apart from a model that was itself built with a small seed
+
+
 def dip_gan(gan: BigGAN, seed: int = 0) -> BigGAN:
     """A randomly initialised generator of the same architecture, paired with the trained D."""
-    rnd = build_biggan(gan.config, with_D=False, device=gan.device, seed=seed)
+    rnd = build_biggan(gan.config, with_D=False, device=gan.device, seed=DIP_SEED_OFFSET + seed)
     return BigGAN(rnd.G, gan.D, gan.config, name=f"{gan.name}/random-G", source=None)
 
 
@@ -42,11 +45,25 @@ ABLATION_TITLES = {"mse": "MSE loss", "discriminator": "Discriminator loss",
                    "discriminator+progressive": "Discriminator + progressive"}
 
 
+def is_progressive(preset: Preset) -> bool:
+    return len(set(preset.ft_num)) > 1
+
+
+def progressive(preset: Preset) -> Preset:
+    """The preset if it already tunes shallow-to-deep; else (inpainting tunes every group in every
+    stage) the super-resolution preset's ramp: 2, 3, 4, ... groups, all groups in the last stage."""
+    if is_progressive(preset) or preset.n_stages < 2:
+        return preset
+    n = preset.n_stages
+    ramp = tuple(min(2 + s, ALL) for s in range(n - 1)) + (ALL,)
+    return replace(preset, name=f"{preset.name}/progressive", ft_num=ramp)
+
+
 def ablation_preset(preset: Preset, variant: str) -> Preset:
     """The paper's ablation rows; only the last one fine-tunes progressively."""
     n = preset.n_stages
     if variant == "discriminator+progressive":
-        return preset
+        return progressive(preset)
     flat = replace(preset, ft_num=(ALL,) * n)  # every group from stage 1
     if variant == "discriminator":
         return replace(flat, name=f"{preset.name}/no-progression")
@@ -55,3 +72,8 @@ def ablation_preset(preset: Preset, variant: str) -> Preset:
         w = tuple(float(m) if m > 0 else 1.0 for m in preset.w_mse)
         return replace(flat, name=f"{preset.name}/mse", w_D_loss=(0.0,) * n, w_mse=w)
     raise ValueError(f"unknown ablation variant '{variant}'; choose one of {', '.join(ABLATION_VARIANTS)}")
+
+
+def same_schedule(a: Preset, b: Preset) -> bool:
+    """Equal in everything but the name (so one run can stand for both)."""
+    return replace(a, name=b.name) == b

@@ -1,0 +1,125 @@
+"""Process-wide compute settings: CPU threads, the fast path's precision, CUDA math modes.
+
+Nothing here runs on import.  Entry points (CLI, GUI, bench) call ``configure()`` once;
+the engine asks ``fast_dtype()`` / ``search_dtype()`` and wraps fast runs in ``fast_math()``.
+Environment overrides: ``DGP_STUDIO_THREADS`` (an integer), ``DGP_STUDIO_PRECISION``
+(``fp32`` or ``bf16``: the fast path's compute dtype).
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import os
+
+import torch
+
+_DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+
+
+def usable_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def auto_threads() -> int:
+    """All usable cores, minus those other processes keep busy (1-minute load average).
+
+    Intra-op thread pools spin at barriers; when another process holds a core, a
+    2-thread op waits for a descheduled thread and runs up to 10x slower than on 1
+    thread (measured on the 2-core dev machine, see docs/PERFORMANCE.md)."""
+    cores = usable_cores()
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        busy = 0.0
+    return max(1, min(cores, cores - math.ceil(busy - 0.5)))
+
+
+def configure(device="cpu", threads: int | str | None = "auto") -> dict:
+    """Set intra-op threads (``None`` leaves them); returns what is in effect (for logs)."""
+    env = os.environ.get("DGP_STUDIO_THREADS")
+    if env:
+        threads = int(env)
+    if threads == "auto":
+        threads = None if os.environ.get("OMP_NUM_THREADS") else auto_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    dev = torch.device(device)
+    info = {"device": str(dev), "threads": torch.get_num_threads(), "fast_dtype": str(fast_dtype(dev)),
+            "search_dtype": str(search_dtype(dev))}
+    if dev.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(dev)
+    return info
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_bf16_units() -> bool:
+    """AMX or AVX512-BF16: oneDNN's bf16 convolutions are then 3-5x faster than fp32.
+    (Without them bf16 is emulated and slower, so the fast path stays fp32.)"""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def _env_dtype():
+    name = os.environ.get("DGP_STUDIO_PRECISION", "").strip().lower()
+    return _DTYPES.get(name)
+
+
+def fast_dtype(device) -> torch.dtype:
+    """Compute dtype of the fast path's optimisation loop (parameters and Adam stay fp32).
+    CUDA: fp32 with TF32 -- at batch 1 the GPU is latency-bound and bf16 did not pay (issue 6)."""
+    env = _env_dtype()
+    if env is not None:
+        return env
+    if torch.device(device).type == "cpu":
+        return torch.bfloat16 if cpu_has_bf16_units() else torch.float32
+    return torch.float32
+
+
+def search_dtype(device) -> torch.dtype:
+    """Compute dtype of the batched candidate search (throughput-bound: bf16 pays on GPUs too).
+    Only the ranking uses it; the best few candidates are re-scored in fp32."""
+    env = _env_dtype()
+    if env is not None:
+        return env
+    dev = torch.device(device)
+    if dev.type == "cpu":
+        return torch.bfloat16 if cpu_has_bf16_units() else torch.float32
+    if dev.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def channels_last(device) -> bool:
+    """oneDNN (CPU) and cuDNN both prefer NHWC for these convolutions."""
+    return torch.device(device).type in ("cpu", "cuda")
+
+
+@contextlib.contextmanager
+def fast_math(device):
+    """TF32 matmuls/convolutions and cuDNN autotuning for the duration of a fast CUDA run;
+    the previous settings come back afterwards (exact runs keep PyTorch's defaults)."""
+    if torch.device(device).type != "cuda":
+        yield
+        return
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
+         torch.backends.cudnn.benchmark) = saved
