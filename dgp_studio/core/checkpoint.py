@@ -197,7 +197,8 @@ def _reset_missing_in(G, sd) -> None:
                 t.fill_(1.0 if k.endswith("weight") else 0.0)
 
 
-def _atomic_torch_save(obj, path: Path) -> None:
+def atomic_torch_save(obj, path: Path) -> None:
+    """torch.save to a temp file in the same folder, then os.replace: never a partial file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -223,7 +224,7 @@ def save_biggan(gan: BigGAN, folder, dtype=torch.float32, fmt: str = "pth", extr
         if fmt == "safetensors":
             save_tensors(sd, folder / f"{name}.safetensors")
         else:
-            _atomic_torch_save(sd, folder / f"{name}.pth")
+            atomic_torch_save(sd, folder / f"{name}.pth")
     cfg = {"format": "dgp-studio-model", "format_version": 1, "name": gan.name,
            **gan.config.to_dict(), **(extra or {})}
     tmp = folder / ".config.json.tmp"

@@ -13,8 +13,6 @@ import copy
 import csv
 from collections import deque
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ..biggan import BigGAN, BigGANConfig, build_biggan
-from ..checkpoint import save_biggan
+from ..checkpoint import atomic_torch_save, save_biggan
 from .augment import augment, parse_policy
 from .card import write_card
 from .config import ARCH_FIELDS, TrainConfig
@@ -54,17 +52,6 @@ def hinge_D(real_logit: torch.Tensor, fake_logit: torch.Tensor):
 
 def hinge_G(fake_logit: torch.Tensor) -> torch.Tensor:
     return -fake_logit.mean()
-
-
-def _atomic_save(obj, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def hardware_description(device: torch.device) -> str:
@@ -165,7 +152,7 @@ class Trainer:
 
     def save_checkpoint(self) -> Path:
         path = self.out / CHECKPOINT
-        _atomic_save(self.state(), path)
+        atomic_torch_save(self.state(), path)
         return path
 
     # ---- one training step -------------------------------------------------------------------
