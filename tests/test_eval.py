@@ -319,6 +319,40 @@ def test_settings_quick_defaults_and_overrides():
         EvalSettings.make("ablation", ablation_tasks="reconstruct")
 
 
+def test_interrupted_evaluation_resumes_from_stored_runs(tmp_path, tiny_model_dir, monkeypatch):
+    from dgp_studio.core.evaluation import tasks as tasks_mod
+    imgs = tmp_path / "photos"
+    imgs.mkdir()
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (32, 32, 3), np.uint8)).save(imgs / "a.png")
+    out = tmp_path / "rep"
+    args = ["eval", "--model", str(tiny_model_dir), "--images", str(imgs), "--tasks", "reconstruct,sr4",
+            "--quick", "--iters-scale", "0.01", "--threads", "1", "--quiet", "--out", str(out)]
+    real_run, calls, kill_at = Reconstructor.run, [], [4]
+
+    def dying_run(self, *a, **k):  # the 4th engine run is "killed"
+        calls.append(1)
+        if len(calls) == kill_at[0]:
+            raise KeyboardInterrupt
+        return real_run(self, *a, **k)
+
+    monkeypatch.setattr(tasks_mod.Reconstructor, "run", dying_run)
+    assert main(args) == 130
+    partial = json.loads((out / "report.json").read_text())
+    assert partial["complete"] is False and list(partial["tasks"]) == ["reconstruct"]
+    assert "Partial report" in (out / "report.md").read_text()
+    assert len(list((out / "runs").glob("*.pt"))) == 3
+    calls.clear()
+    kill_at[0] = 0
+    assert main(args) == 0
+    final = json.loads((out / "report.json").read_text())
+    assert final["complete"] and final["resumed_runs"] == 3 and len(calls) == 3  # 6 runs, 3 redone
+    rec = final["tasks"]["reconstruct"]["per_image"][0]["methods"]
+    assert rec["dgp"]["psnr"] == partial["tasks"]["reconstruct"]["per_image"][0]["methods"]["dgp"]["psnr"]
+    assert rec["dgp"]["resumed"] and not final["tasks"]["sr4"]["per_image"][0]["methods"]["dgp-mse"]["resumed"]
+    calls.clear()
+    assert main(args + ["--no-resume"]) == 0 and len(calls) == 6
+
+
 def test_cli_errors(tmp_path, tiny_model_dir, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()

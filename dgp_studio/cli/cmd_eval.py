@@ -21,6 +21,10 @@ classes: an image inside a folder named like one of the model's classes (e.g. DI
 for a model with an 'animal' class; '_' and '-' count as spaces) is restored with that class;
 any other image gets the engine's search over classes.
 
+resume: every finished run is kept in REPORT_DIR/runs (keyed by model weights, schedule, image, class
+and seed), and the report is rewritten after each task; rerunning the same command after an
+interruption skips the finished runs (--no-resume recomputes them).
+
 examples:
   dgp-studio eval --images photos/ --n 4 --out report/
   dgp-studio eval --model models/my-gan --images photos/ --tasks inpaint,sr4 --iters-scale 0.25
@@ -52,6 +56,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="base seed; image i uses seed + i (default 0)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch (default: torch's choice; 1 is often fastest on a busy machine)")
+    p.add_argument("--no-resume", action="store_true",
+                   help="recompute every run even if REPORT_DIR/runs holds it from an interrupted evaluation")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)
 
@@ -85,6 +91,7 @@ def run(args) -> int:
 
 def _run(args) -> int:
     from dgp_studio.core.evaluation import EvalSettings, load_images, run_evaluation, write_report
+    from dgp_studio.core.evaluation.runstore import RunStore
 
     try:
         settings = EvalSettings.make(args.tasks, args.ablation_tasks, quick=args.quick,
@@ -122,10 +129,17 @@ def _run(args) -> int:
                 bar.update(p.step, p.total_steps, f"loss {p.losses.get('total', 0):.4f}")
         return cb, bar.close
 
+    command = command_line(args, out)
+
+    def save_partial(report, sheets):
+        report["command"] = command
+        write_report(report, sheets, out)
+
     t0 = time.perf_counter()
-    report, sheets = run_evaluation(gan, images, settings, log=log,
+    store = RunStore(out / "runs", read=not args.no_resume)
+    report, sheets = run_evaluation(gan, images, settings, log=log, store=store, on_task_done=save_partial,
                                     progress_factory=None if args.quiet else progress_factory)
-    report["command"] = command_line(args, out)
+    report["command"] = command
     report["wall_s"] = time.perf_counter() - t0
     paths = write_report(report, sheets, out)
     print(paths["markdown"])

@@ -5,6 +5,7 @@
 - ``baselines``: bicubic, z-only inversion, deep-image-prior generator, ablation variants;
 - ``tasks``: one runner per task (reconstruct, colorize, inpaint, sr4, ablation);
 - ``runner``: runs the tasks over the images and collects every number;
+- ``runstore``: finished runs on disk, so an interrupted evaluation resumes;
 - ``report``: Markdown + JSON report and one image sheet per task.
 """
 from .images import EvalImage, find_images, load_images

@@ -63,7 +63,13 @@ def _table(header, rows) -> list[str]:
     return out
 
 
-def _task_md(key, t, n_images) -> list[str]:
+def _class(cid, names) -> str:
+    if cid is None:
+        return "—"
+    return f"{names[cid]} ({cid})" if names and 0 <= cid < len(names) else str(cid)
+
+
+def _task_md(key, t, n_images, names=None) -> list[str]:
     lines = [f"## {t['title']} (paper {t['paper']})", ""]
     metrics = t["metrics"]
     labels = {m["key"]: m["label"] for m in t["methods"]}
@@ -71,13 +77,12 @@ def _task_md(key, t, n_images) -> list[str]:
     rows = [[labels[m]] + [fmt(x["key"], t["mean"][m].get(x["key"])) for x in metrics]
             + [fmt("time_s", t["mean"][m].get("time_s"))] for m in labels if m in t["mean"]]
     lines += [f"Means over {n_images} image(s).", ""] + _table(head, rows) + [""]
-    head = ["image", "method"] + [m["label"] for m in metrics] + ["time (s)", "class"]
+    head = ["image", "method"] + [m["label"] for m in metrics] + ["time (s)", "class used"]
     rows = []
     for rec in t["per_image"]:
         for m, vals in rec["methods"].items():
             rows.append([rec["image"], labels[m]] + [fmt(x["key"], vals.get(x["key"])) for x in metrics]
-                        + [fmt("time_s", vals.get("time_s")),
-                           "—" if vals.get("class_id") is None else vals["class_id"]])
+                        + [fmt("time_s", vals.get("time_s")), _class(vals.get("class_id"), names)])
     lines += ["Per image:", ""] + _table(head, rows) + ["", f"![{t['title']}]({key}.png)", ""]
     return lines
 
@@ -115,6 +120,9 @@ def markdown(report: dict) -> str:
     s, m = report["settings"], report["model"]
     n = len(report["images"])
     lines = ["# DGP Studio evaluation report", ""]
+    if not report.get("complete", True):
+        lines += [f"**Partial report: written after each task; the tasks below are done, "
+                  f"{', '.join(t for t in s['tasks'] if t not in report['tasks'])} not yet.**", ""]
     if report.get("command"):
         lines += [f"- Command: `{report['command']}`"]
     lines += [f"- Model: {m['name']} — {m['resolution']} px, {m['n_classes']} classes, G_ch {m['G_ch']}, "
@@ -123,13 +131,15 @@ def markdown(report: dict) -> str:
               f"- Schedule: every preset's iterations x {s['iters_scale']:g}; candidates searched: "
               f"{s['select_num'] if s['select_num'] is not None else 'preset (500)'}; seed {s['seed']}"
               + ("; --quick" if s["quick"] else ""),
-              f"- Wall time: {report['wall_s']:.1f} s for {n} image(s); created {report['created']}", ""]
+              f"- Wall time: {report['wall_s']:.1f} s for {n} image(s); created {report['created']}"
+              + (f"; {report['resumed_runs']} finished run(s) read back from an interrupted evaluation "
+                 "(their times are the original runs')" if report.get("resumed_runs") else ""), ""]
     lines += ["Images (centre square, resized to the model's resolution; class from a matching folder name, "
               "otherwise searched by the engine):", ""]
     lines += _table(["#", "image", "class"], [[i + 1, im["name"], im["class_name"] or "unknown (searched)"]
                                                for i, im in enumerate(report["images"])]) + [""]
     for key, t in report["tasks"].items():
-        lines += _ablation_md(t, n) if key == "ablation" else _task_md(key, t, n)
+        lines += _ablation_md(t, n) if key == "ablation" else _task_md(key, t, n, m.get("class_names"))
     return "\n".join(lines) + "\n"
 
 

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from ..classes import class_names
 from .tasks import ABLATION_SUBTASKS, TASKS, Ablation, Context
 
 TASK_NAMES = ("reconstruct", "colorize", "inpaint", "sr4", "ablation")
@@ -83,7 +84,7 @@ def mean_numbers(per_image: list[dict]) -> dict:
     for rec in per_image:
         for m, vals in rec.items():
             for k, v in vals.items():
-                if k in ("class_id", "steps") or v is None:
+                if k in ("class_id", "steps", "resumed") or v is None:
                     continue
                 out.setdefault(m, {}).setdefault(k, []).append(float(v))
     return {m: {k: sum(vs) / len(vs) for k, vs in d.items()} for m, d in out.items()}
@@ -111,18 +112,21 @@ def ordering(ablation_means: dict, per_image: list[dict], task_key: str) -> dict
             "images_holding": sum(holds(p) for p in per), "n_images": len(per)}
 
 
-def run_evaluation(gan, images, settings: EvalSettings, log=None, progress_factory=None):
-    """-> (report dict, sheets: task -> {'columns', 'rows'}) ; ``images``: list of EvalImage."""
+def run_evaluation(gan, images, settings: EvalSettings, log=None, progress_factory=None, store=None,
+                   on_task_done=None):
+    """-> (report dict, sheets: task -> {'columns', 'rows'}) ; ``images``: list of EvalImage.
+    ``store``: a RunStore (finished runs are read back / saved); ``on_task_done(report, sheets)``
+    is called after each task with the report so far (``report['complete']`` is False until the end)."""
     log = log or (lambda msg: None)
     ctx = Context(gan=gan, iters_scale=settings.iters_scale, select_num=settings.select_num,
-                  dip_seed=settings.seed, progress_factory=progress_factory)
+                  dip_seed=settings.seed, progress_factory=progress_factory, store=store)
     t_all = time.perf_counter()
     report = {
         "format": "dgp-studio-eval", "format_version": 1,
         "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "model": {"name": gan.name, "source": gan.source, "resolution": gan.resolution,
                   "n_classes": gan.config.n_classes, "G_ch": gan.config.G_ch, "D_ch": gan.config.D_ch,
-                  "dim_z": gan.config.dim_z},
+                  "dim_z": gan.config.dim_z, "class_names": class_names(gan.config)},
         "device": str(gan.device), "device_description": describe_device(gan.device),
         "torch": torch.__version__,
         "settings": asdict(settings),
@@ -132,6 +136,8 @@ def run_evaluation(gan, images, settings: EvalSettings, log=None, progress_facto
                     "source_size": list(im.source_size), "seed": settings.seed + i}
                    for i, im in enumerate(images)],
         "tasks": {},
+        "complete": False,
+        "resumed_runs": 0,
     }
     sheets = {}
     for key in settings.tasks:
@@ -165,7 +171,13 @@ def run_evaluation(gan, images, settings: EvalSettings, log=None, progress_facto
             columns = [lab for lab, _ in rows[0][1]] if rows else []
         report["tasks"][key] = entry
         sheets[key] = {"columns": columns, "rows": rows}
+        report["wall_s"] = time.perf_counter() - t_all
+        report["resumed_runs"] = sum(1 for o in ctx.cache.values() if o.resumed)
+        if on_task_done:
+            on_task_done(report, sheets)
     for name in sorted({"reconstruct", "colorization", "inpainting", "super-resolution", "super-resolution-mse"}):
         report["schedules"][name] = ctx.preset(name).to_dict()
     report["wall_s"] = time.perf_counter() - t_all
+    report["resumed_runs"] = sum(1 for o in ctx.cache.values() if o.resumed)
+    report["complete"] = True
     return report, sheets

@@ -21,6 +21,7 @@ from ..reconstructor import Reconstructor
 from .baselines import (ABLATION_TITLES, ABLATION_VARIANTS, ablation_preset, bicubic_upsample, dip_gan,
                         same_schedule, z_only)
 from .colour_metrics import ab_error, colourfulness
+from .runstore import RunStore, model_fingerprint, run_fingerprint
 
 
 @dataclass
@@ -29,6 +30,7 @@ class RunOutput:
     time_s: float
     class_id: int | None = None
     steps: int = 0
+    resumed: bool = False  # read back from the run store, not computed in this process
 
 
 @dataclass
@@ -39,9 +41,11 @@ class Context:
     select_num: int | None = None
     dip_seed: int = 0
     progress_factory: object = None   # label -> (callback, close) or None
+    store: RunStore | None = None     # finished runs on disk (resume after an interruption)
     cache: dict = field(default_factory=dict)
     _searches: dict = field(default_factory=dict)
     _dip: BigGAN | None = None
+    _model_fp: str | None = None
 
     @property
     def resolution(self) -> int:
@@ -84,6 +88,18 @@ class Context:
         if key in self.cache:
             return self.cache[key]
         which = "random-G" if gan is self._dip else "trained"
+        fp = None
+        if self.store is not None:
+            if self._model_fp is None:
+                self._model_fp = model_fingerprint(self.gan)
+            fp = run_fingerprint(self._model_fp, key, preset, observed, class_id, seed,
+                                 f"{which}:{self.dip_seed}" if which == "random-G" else which)
+            rec_ = self.store.load(fp)
+            if rec_ is not None:
+                out = RunOutput(final=rec_["final"], time_s=float(rec_["time_s"]), class_id=rec_.get("class_id"),
+                                steps=int(rec_.get("steps", 0)), resumed=True)
+                self.cache[key] = out
+                return out
         skey = (key[0], key[-1], which, preset.select_num, preset.sample_std, class_id, seed)
         z0, cid, search_s = self.initial_latent(skey, gan, preset, degradation, observed, class_id, seed)
         rec = Reconstructor(gan, preset, degradation, preview_every=0)
@@ -96,6 +112,9 @@ class Context:
                 close()
         out = RunOutput(final=res.final.detach().cpu(), time_s=search_s + time.perf_counter() - t0,
                         class_id=res.class_id, steps=res.steps_done)
+        if fp is not None and not res.cancelled:
+            self.store.save(fp, {"final": out.final, "time_s": out.time_s, "class_id": out.class_id,
+                                 "steps": out.steps})
         self.cache[key] = out
         return out
 
@@ -150,7 +169,7 @@ class Task:
         for m, _ in self.methods:
             o = outs[m]
             numbers[m] = {**self.score(o.final, img.clean, deg), "time_s": o.time_s,
-                          "class_id": o.class_id, "steps": o.steps}
+                          "class_id": o.class_id, "steps": o.steps, "resumed": o.resumed}
             if o.final is not None:
                 cells.append((labels[m], o.final))
         return numbers, cells
@@ -310,7 +329,7 @@ class Ablation:
                     o = ctx.restore((t.key, f"ablation-{v}", img.name), ctx.gan, p, deg, observed,
                                     img.class_id, seed)
                 numbers[t.key][v] = {**t.score(o.final, img.clean, deg), "time_s": o.time_s,
-                                     "class_id": o.class_id, "steps": o.steps}
+                                     "class_id": o.class_id, "steps": o.steps, "resumed": o.resumed}
                 cells.append((ABLATION_TITLES[v], o.final))
             rows.append((t.key, cells))
         return numbers, rows

@@ -1,0 +1,68 @@
+"""Finished runs kept on disk, so an interrupted evaluation resumes where it stopped.
+
+A run is stored under a hash of everything that determines its result (the model's weights,
+the method's key, the schedule, the observed image, class and seed), so a changed setting can
+never pick up a stale result; rerunning the same command simply skips finished runs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+
+def model_fingerprint(gan) -> str:
+    """sha1 over G's and D's state (a few MB for our priors; one pass for ImageNet-size ones)."""
+    h = hashlib.sha1()
+    for net in (gan.G, gan.D):
+        if net is None:
+            continue
+        for k, v in net.state_dict().items():
+            h.update(k.encode())
+            h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def run_fingerprint(model_fp: str, key, preset, observed: torch.Tensor, class_id, seed, generator: str) -> str:
+    h = hashlib.sha1()
+    h.update(json.dumps({"model": model_fp, "key": list(map(str, key)), "preset": preset.to_dict(),
+                         "class_id": class_id, "seed": seed, "generator": generator},
+                        sort_keys=True, default=str).encode())
+    h.update(observed.detach().cpu().float().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+class RunStore:
+    """``folder/<hash>.pt`` = {'final': tensor, 'time_s', 'class_id', 'steps'}; writes are atomic."""
+
+    def __init__(self, folder, read: bool = True):
+        self.folder = Path(folder)
+        self.read = read  # False: recompute everything (still writes, so a later run can resume)
+
+    def _path(self, fp: str) -> Path:
+        return self.folder / f"{fp}.pt"
+
+    def load(self, fp: str) -> dict | None:
+        p = self._path(fp)
+        if not self.read or not p.exists():
+            return None
+        try:
+            d = torch.load(p, map_location="cpu", weights_only=True)
+        except Exception:  # a damaged file is just redone
+            return None
+        return d if isinstance(d, dict) and isinstance(d.get("final"), torch.Tensor) else None
+
+    def save(self, fp: str, record: dict) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{fp}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(record, tmp)
+            os.replace(tmp, self._path(fp))
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
