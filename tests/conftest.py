@@ -8,7 +8,9 @@ warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
 import pytest
 import torch
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Tiny nets are latency-bound: one intra-op thread is as fast as two, and on a shared 2-core
+# machine a descheduled second thread stalls every op at a barrier (measured ~10x slower).
+torch.set_num_threads(1)
 
 from dgp_studio.core.biggan import BigGANConfig, build_biggan
 from dgp_studio.core.checkpoint import save_biggan

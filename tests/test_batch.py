@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from dgp_studio.core.batch import BatchError, collect_inputs, plan, run_batch
@@ -15,14 +14,6 @@ from dgp_studio.core.restore import RestoreSettings
 from conftest import tiny_config
 
 SETTINGS = RestoreSettings("colorize", iters_scale=0.02, candidates=4, seed=3)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

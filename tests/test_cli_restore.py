@@ -16,14 +16,6 @@ from dgp_studio.core.session import load_session
 FAST = ["--iters-scale", "0.02", "--candidates", "4", "--device", "cpu"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture
 def photo(tmp_path):
     rng = np.random.default_rng(0)

@@ -17,15 +17,6 @@ from conftest import tiny_config
 FAST = dict(iters_scale=0.02, candidates=4)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models are latency-bound: one thread is faster, and much faster on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def gan():
     return build_biggan(tiny_config(), seed=0)

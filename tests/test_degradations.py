@@ -8,8 +8,8 @@ import torch
 
 from dgp_studio.core import presets
 from dgp_studio.core.color import lab_to_rgb, recombine_lightness, rgb_to_lab
-from dgp_studio.core.degradations import (Colorization, Hybrid, Inpainting, SuperResolution, lab_recombine,
-                                          lanczos2_kernel, lanczos_down, make_degradation)
+from dgp_studio.core.degradations import (Colorization, Inpainting, SuperResolution, lanczos2_kernel, lanczos_down,
+                                          make_degradation)
 from dgp_studio.core.metrics import mse, psnr, ssim
 
 

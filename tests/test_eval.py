@@ -55,7 +55,7 @@ def test_quick_report_files_and_header(quick_report):
     for key in ALL_TASKS.split(","):
         with Image.open(out / f"{key}.png") as im:
             assert im.width > 200 and im.height > 100
-        assert f"![" in md and f"({key}.png)" in md
+        assert "![" in md and f"({key}.png)" in md
     assert rep["format"] == "dgp-studio-eval"
     assert [im["name"] for im in rep["images"]] == ["a.png", "class 2/b.jpg"]  # sorted, --quick = 2
     assert rep["images"][0]["class_id"] is None and rep["images"][0]["class_source"] == "searched"

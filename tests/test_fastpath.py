@@ -18,16 +18,6 @@ from dgp_studio.core.spectral import SNConv2d, SNLinear
 from conftest import tiny_config
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tests run many short reconstructions; on a shared CPU a second intra-op thread that
-    gets descheduled makes every op wait at a barrier (10x slower measured), so use one."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def perturbed_gan(seed=0):
     """Random tiny GAN with non-trivial BN statistics and attention gains, so every path counts."""
     gan = build_biggan(tiny_config(), seed=seed)

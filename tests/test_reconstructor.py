@@ -6,13 +6,11 @@ import pytest
 import torch
 
 from dgp_studio.core import presets
-from dgp_studio.core.biggan import build_biggan
 from dgp_studio.core.degradations import Colorization, Identity, Inpainting
 from dgp_studio.core.losses import DGPLoss, feature_l1_per_sample
 from dgp_studio.core.metrics import psnr, tensor01
 from dgp_studio.core.reconstructor import Reconstructor
 
-from conftest import tiny_config
 
 
 def short(name="reconstruct", factor=0.05, n=12, **kw):

@@ -20,7 +20,6 @@ from PIL import Image
 
 from cache_fixtures import (fake_result, key_n, one_thread, photo, shared_cache_worker, tiny_gan,
                             tiny_preset)
-from dgp_studio.core import losses
 from dgp_studio.core.cache import CachedResult, CacheError, ResultCache
 from dgp_studio.core.checkpoint import CheckpointError, load_biggan, save_biggan
 from dgp_studio.core.degradations import Identity

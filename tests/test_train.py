@@ -16,15 +16,6 @@ from dgp_studio.core.training.ema import standing_stats
 CLASSES = ["apples", "bricks", "sky"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny nets run fastest on one thread, above all on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     """3 class folders of small synthetic photos (different sizes and formats), plus an ignored extras folder."""

@@ -15,8 +15,6 @@ def _load(path, gan):
 
 
 def _save_frames(frames, out: Path, stem: str, gif: bool = False, duration_ms: int = 80) -> list[Path]:
-    from PIL import Image
-
     from dgp_studio.core.imaging import to_pil
     out.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -19,7 +19,7 @@ import time
 import torch
 
 from . import presets, runtime
-from .biggan import BigGANConfig, build_biggan
+from .biggan import BigGANConfig
 from .degradations import Inpainting, make_degradation
 from .metrics import psnr, tensor01
 

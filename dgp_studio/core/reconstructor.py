@@ -202,7 +202,7 @@ class Reconstructor:
         self.optimise_calls += 1
         self._cancel.clear()
         t0 = time.perf_counter()
-        gan, p = self.gan, self.preset
+        gan = self.gan
         dev = device or gan.device
         obs = to_tensor(image, dev)
         self.degradation.to(dev)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
 
 from .presets import Preset
 from .reconstructor import ReconstructionResult
