@@ -353,6 +353,45 @@ def test_interrupted_evaluation_resumes_from_stored_runs(tmp_path, tiny_model_di
     assert main(args + ["--no-resume"]) == 0 and len(calls) == 6
 
 
+def test_sharded_evaluation_assembles_the_single_process_report(tmp_path, tiny_model_dir, monkeypatch):
+    from dgp_studio.core.evaluation import tasks as tasks_mod
+    imgs = tmp_path / "photos"
+    imgs.mkdir()
+    rng = np.random.default_rng(5)
+    for name in ("a", "b", "c"):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), np.uint8)).save(imgs / f"{name}.png")
+    base = ["eval", "--model", str(tiny_model_dir), "--images", str(imgs), "--tasks", "reconstruct",
+            "--iters-scale", "0.01", "--select-num", "4", "--seed", "7", "--threads", "1", "--quiet"]
+    real_run, calls = Reconstructor.run, []
+
+    def counted_run(self, *a, **k):
+        calls.append(k.get("seed"))
+        return real_run(self, *a, **k)
+
+    monkeypatch.setattr(tasks_mod.Reconstructor, "run", counted_run)
+    shared = tmp_path / "rep"
+    assert main(base + ["--out", str(shared), "--shard", "1/2"]) == 0
+    s1 = json.loads((shared / "shard-1-of-2" / "report.json").read_text())
+    assert [im["name"] for im in s1["images"]] == ["a.png", "c.png"]
+    assert [im["seed"] for im in s1["images"]] == [7, 9]  # global index, not position in the shard
+    assert main(base + ["--out", str(shared), "--shard", "2/2"]) == 0
+    s2 = json.loads((shared / "shard-2-of-2" / "report.json").read_text())
+    assert [(im["name"], im["seed"]) for im in s2["images"]] == [("b.png", 8)]
+    assert len(calls) == 6  # 3 images x (DGP, z-only)
+    calls.clear()
+    assert main(base + ["--out", str(shared)]) == 0
+    full = json.loads((shared / "report.json").read_text())
+    assert calls == [] and full["resumed_runs"] == 6
+    one = tmp_path / "single"  # the same evaluation in one process, from scratch
+    assert main(base + ["--out", str(one)]) == 0
+    single = json.loads((one / "report.json").read_text())
+    per = {r["image"]: r["methods"] for r in full["tasks"]["reconstruct"]["per_image"]}
+    for r in single["tasks"]["reconstruct"]["per_image"]:
+        for m in ("dgp", "z-only"):
+            assert per[r["image"]][m]["psnr"] == pytest.approx(r["methods"][m]["psnr"], abs=1e-6)
+    assert main(base + ["--out", str(shared), "--shard", "3/2"]) == 2
+
+
 def test_cli_errors(tmp_path, tiny_model_dir, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()

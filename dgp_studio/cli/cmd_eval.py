@@ -25,6 +25,10 @@ resume: every finished run is kept in REPORT_DIR/runs (keyed by model weights, s
 and seed), and the report is rewritten after each task; rerunning the same command after an
 interruption skips the finished runs (--no-resume recomputes them).
 
+split: `--shard 1/2` and `--shard 2/2` (two processes, or two machines sharing REPORT_DIR) each
+restore half of the images; image i keeps seed + i, so the runs are the ones a single process would
+make, and the command without --shard then reads them all back and writes the full report.
+
 examples:
   dgp-studio eval --images photos/ --n 4 --out report/
   dgp-studio eval --model models/my-gan --images photos/ --tasks inpaint,sr4 --iters-scale 0.25
@@ -56,6 +60,10 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="base seed; image i uses seed + i (default 0)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch (default: torch's choice; 1 is often fastest on a busy machine)")
+    p.add_argument("--shard", metavar="K/N", default=None,
+                   help="evaluate only images K, K+N, K+2N, ... (1-based) into REPORT_DIR/shard-K-of-N; "
+                        "runs go to the shared REPORT_DIR/runs, so N processes or machines split the work "
+                        "and the same command without --shard then assembles the full report")
     p.add_argument("--no-resume", action="store_true",
                    help="recompute every run even if REPORT_DIR/runs holds it from an interrupted evaluation")
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -102,6 +110,7 @@ def _run(args) -> int:
         raise UserError("--n must be at least 1")
     if args.select_num is not None and args.select_num < 0:
         raise UserError("--select-num must be >= 0")
+    shard = parse_shard(args.shard) if args.shard else None
     root = Path(args.images)
     if not root.is_dir():
         raise UserError(f"{root}: not a folder")
@@ -118,6 +127,13 @@ def _run(args) -> int:
     if not images:
         raise UserError(f"{root}: no readable images (PNG/JPEG/WebP/TIFF/BMP)")
     out = Path(args.out) if args.out else Path(f"eval-{gan.name}")
+    runs_dir = out / "runs"
+    if shard:
+        k, n_shards = shard
+        images = [im for im in images if im.index % n_shards == k - 1]
+        if not images:
+            raise UserError(f"--shard {k}/{n_shards}: no image falls in this shard")
+        out = out / f"shard-{k}-of-{n_shards}"
     log(f"evaluating {gan.name} on {len(images)} image(s), tasks {','.join(settings.tasks)}, "
         f"iterations x{settings.iters_scale:g} -> {out}")
 
@@ -136,7 +152,7 @@ def _run(args) -> int:
         write_report(report, sheets, out)
 
     t0 = time.perf_counter()
-    store = RunStore(out / "runs", read=not args.no_resume)
+    store = RunStore(runs_dir, read=not args.no_resume)
     report, sheets = run_evaluation(gan, images, settings, log=log, store=store, on_task_done=save_partial,
                                     progress_factory=None if args.quiet else progress_factory)
     report["command"] = command
@@ -144,3 +160,14 @@ def _run(args) -> int:
     paths = write_report(report, sheets, out)
     print(paths["markdown"])
     return 0
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'K/N' -> (K, N) with 1 <= K <= N."""
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise UserError(f"--shard takes K/N, e.g. 1/2 (got '{text}')") from None
+    if not 1 <= k <= n:
+        raise UserError(f"--shard {text}: K must be between 1 and N")
+    return k, n

@@ -26,6 +26,7 @@ class EvalImage:
     class_id: int | None   # None = unknown (the engine searches)
     class_name: str | None
     source_size: tuple     # (width, height) of the file
+    index: int = 0         # position among the folder's readable images: seed = base seed + index
 
 
 def find_images(root) -> list[Path]:
@@ -81,5 +82,6 @@ def load_images(root, config, n: int | None = None, warn=None) -> list[EvalImage
         cid = class_from_folder(path, root, lookup)
         clean = to_tensor(fit_square(img, config.resolution))
         out.append(EvalImage(name=path.relative_to(root).as_posix(), path=path, clean=clean, class_id=cid,
-                             class_name=names[cid] if cid is not None else None, source_size=img.size))
+                             class_name=names[cid] if cid is not None else None, source_size=img.size,
+                             index=len(out)))
     return out

@@ -133,8 +133,8 @@ def run_evaluation(gan, images, settings: EvalSettings, log=None, progress_facto
         "schedules": {},
         "images": [{"name": im.name, "class_id": im.class_id, "class_name": im.class_name,
                     "class_source": "folder" if im.class_id is not None else "searched",
-                    "source_size": list(im.source_size), "seed": settings.seed + i}
-                   for i, im in enumerate(images)],
+                    "source_size": list(im.source_size), "seed": settings.seed + im.index}
+                   for im in images],
         "tasks": {},
         "complete": False,
         "resumed_runs": 0,
@@ -146,7 +146,7 @@ def run_evaluation(gan, images, settings: EvalSettings, log=None, progress_facto
         per_image, rows = [], []
         for i, im in enumerate(images):
             t0 = time.perf_counter()
-            nums, cells = task.run_image(ctx, im, settings.seed + i)
+            nums, cells = task.run_image(ctx, im, settings.seed + im.index)
             wall = time.perf_counter() - t0
             per_image.append({"image": im.name, "class_id": im.class_id, "wall_s": wall, "methods": nums})
             if key == "ablation":
