@@ -374,6 +374,7 @@ def test_sharded_evaluation_assembles_the_single_process_report(tmp_path, tiny_m
     s1 = json.loads((shared / "shard-1-of-2" / "report.json").read_text())
     assert [im["name"] for im in s1["images"]] == ["a.png", "c.png"]
     assert [im["seed"] for im in s1["images"]] == [7, 9]  # global index, not position in the shard
+    assert s1["command"].endswith(f"--out {shared} --shard 1/2")  # rerunnable as typed
     assert main(base + ["--out", str(shared), "--shard", "2/2"]) == 0
     s2 = json.loads((shared / "shard-2-of-2" / "report.json").read_text())
     assert [(im["name"], im["seed"]) for im in s2["images"]] == [("b.png", 8)]

@@ -77,7 +77,7 @@ def command_line(args, out) -> str:
                     ("--ablation-tasks", args.ablation_tasks if "ablation" in args.tasks else None),
                     ("--n", args.n), ("--iters-scale", args.iters_scale), ("--select-num", args.select_num),
                     ("--seed", args.seed), ("--device", args.device), ("--threads", args.threads),
-                    ("--out", out)):
+                    ("--out", out), ("--shard", getattr(args, "shard", None))):
         if v is not None:
             parts += [flag, str(v)]
     if args.quick:
@@ -127,6 +127,7 @@ def _run(args) -> int:
     if not images:
         raise UserError(f"{root}: no readable images (PNG/JPEG/WebP/TIFF/BMP)")
     out = Path(args.out) if args.out else Path(f"eval-{gan.name}")
+    command = command_line(args, out)  # as typed: a shard's report names the shared folder and --shard
     runs_dir = out / "runs"
     if shard:
         k, n_shards = shard
@@ -144,8 +145,6 @@ def _run(args) -> int:
             if p.phase == "optimise":
                 bar.update(p.step, p.total_steps, f"loss {p.losses.get('total', 0):.4f}")
         return cb, bar.close
-
-    command = command_line(args, out)
 
     def save_partial(report, sheets):
         report["command"] = command
