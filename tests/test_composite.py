@@ -218,3 +218,38 @@ def test_hybrid_reconstruct_defend_output_sizes(gan):
     for task in ("reconstruct", "defend"):
         out = restore(gan, img, RestoreSettings(task, **FAST))
         assert out.region == cp.Region(10, 0, 50, 50) and out.image.size == (50, 50)
+
+
+def test_chroma_smoothing_mutes_speckled_colour_and_keeps_lightness():
+    """A model output whose colour flips red/green every 4 model pixels (the blotchy colour a weak
+    prior's texture gives) at one lightness: raw, the photo gets the blotches (the guided
+    filter's own 3x3 boxes only smooth finer speckle); smoothed (sigma 2 model px),
+    neighbouring reds and greens average out to a muted colour, the mean colour is kept, and L is
+    the photo's own either way."""
+    res, side = 32, 128
+    yy, xx = np.mgrid[0:res, 0:res]
+    checker = ((yy // 4 + xx // 4) % 2).astype(bool)
+    red, green = np.array([200, 60, 60]), np.array([60, 160, 60])
+    model = np.where(checker[..., None], red, green).astype(np.uint8)
+    g_out = torch.from_numpy(model).permute(2, 0, 1)[None].float() / 127.5 - 1
+    photo = np.full((side, side, 3), 128, np.uint8)  # flat gray photo, L* = 53.6
+    region = cp.full_region((side, side))
+    raw = cp.colorize_composite(photo, g_out, region, chroma_sigma=0)
+    smooth = cp.colorize_composite(photo, g_out, region)  # default CHROMA_SIGMA
+    assert cp.CHROMA_SIGMA == 2.0
+    for out in (raw, smooth):
+        assert np.abs(lightness(out) - lightness(photo)).max() <= 0.5
+    inner = (slice(32, -32), slice(32, -32))  # away from the replicate-padded border
+    lab_raw = cp.rgb_to_lab(torch.from_numpy(raw[inner]).permute(2, 0, 1)[None].double() / 255)[0, 1:]
+    lab_smooth = cp.rgb_to_lab(torch.from_numpy(smooth[inner]).permute(2, 0, 1)[None].double() / 255)[0, 1:]
+    # the raw a* swings by tens of units between blotches; smoothed, a Gaussian of sigma 2 passes
+    # about exp(-2 pi^2 sigma^2 / 8^2) = 0.29 of a period-8 pattern's fundamental
+    assert lab_raw[0].std() > 10 and lab_smooth[0].std() < 0.4 * lab_raw[0].std()
+    # the average colour stays (a Gaussian preserves the mean of the chroma)
+    assert torch.allclose(lab_smooth.mean(dim=(1, 2)), lab_raw.mean(dim=(1, 2)), atol=2.0)
+
+
+def test_restore_settings_check_chroma_smooth():
+    assert RestoreSettings("colorize", chroma_smooth=0).chroma_smooth == 0
+    with pytest.raises(RestoreError, match="chroma-smooth"):
+        RestoreSettings("colorize", chroma_smooth=-1)

@@ -64,6 +64,9 @@ def register(subparsers) -> None:
                         "'full'; default: whole frame for colorize, around the mask for inpaint, centre otherwise")
     p.add_argument("--feather", type=int, metavar="PX", help="width in px of the soft seam around an inpainted hole (default: half a model "
                         "pixel, 2-16 px) or inside a colorized --region's edge (default: one model pixel)")
+    p.add_argument("--chroma-smooth", type=float, metavar="PX", default=None,
+                   help="colorize: blur the model's colour by this sigma in model pixels before it is upsampled "
+                        "along the photo's edges (default 2: muted, coherent colour; 0 = the model's raw chroma)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--out", metavar="FILE", help="output PNG (one input only); default <name>_<task>.png "
                                                    "next to the photo - the photo itself is never overwritten")
@@ -102,7 +105,8 @@ def _settings(args):
     try:
         return RestoreSettings(task=args.task, scale=args.scale, class_spec=args.class_spec,
                                iters_scale=args.iters_scale, candidates=args.candidates, seed=args.seed,
-                               exact=args.exact, region=args.region, feather=args.feather)
+                               exact=args.exact, region=args.region, feather=args.feather,
+                               chroma_smooth=args.chroma_smooth)
     except RestoreError as e:
         raise UserError(str(e)) from None
 

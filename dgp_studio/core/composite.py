@@ -22,6 +22,10 @@ from PIL import Image
 from .color import lab_to_rgb, lab_to_rgb_linear, recombine_lightness, rgb_to_lab
 
 CHUNK_PIXELS = 1 << 20  # colour conversions run on row bands of about this many pixels
+# Gaussian sigma, in model pixels, applied to the model's a/b before upsampling.  Colour is
+# low-frequency, while a small prior paints speckled, rainbow-like chroma after fine-tuning
+# (its texture); smoothing turns disagreeing neighbours into a muted average instead.
+CHROMA_SIGMA = 2.0
 
 
 @dataclass(frozen=True)
@@ -267,11 +271,12 @@ def model_chroma(g_out: torch.Tensor) -> torch.Tensor:
 
 
 def colorize_composite(rgb: np.ndarray, g_out: torch.Tensor, region: Region, feather: int | None = None,
-                       eps: float = 5e-4, radius: int = 1) -> np.ndarray:
+                       eps: float = 5e-4, radius: int = 1, chroma_sigma: float = CHROMA_SIGMA) -> np.ndarray:
     """Full-resolution colorization: the ORIGINAL lightness everywhere; inside ``region`` the
     model's chroma, upsampled guided by that lightness (``guided_upsample``'s method, applied in
     row bands so memory stays ~10 bytes per pixel); outside, the photo's own chroma (a seam of
-    ``feather`` px blends the two where the region edge lies inside the photo)."""
+    ``feather`` px blends the two where the region edge lies inside the photo).
+    ``chroma_sigma`` (model pixels, 0 = off) smooths the model's chroma first (CHROMA_SIGMA)."""
     H, W = rgb.shape[:2]
     out = rgb.copy()
     ys, xs = region.slices()
@@ -281,6 +286,8 @@ def colorize_composite(rgb: np.ndarray, g_out: torch.Tensor, region: Region, fea
     for a, b in _bands(h, w):
         L[:, :, a:b] = rgb_to_lab(_t01(crop[a:b]))[:, :1]
     low = model_chroma(g_out).float()
+    if chroma_sigma > 0:
+        low = _gauss_blur(low, float(chroma_sigma))
     g_low = F.interpolate(L / 100.0, size=low.shape[-2:], mode="area")
     A, B = guided_coefficients(g_low, low, radius, eps)
     seam = not region.covers((W, H))
@@ -396,7 +403,8 @@ def resize_result(g_out: torch.Tensor, size) -> Image.Image:
     return img if img.size == tuple(size) else img.resize(tuple(size), Image.LANCZOS)
 
 
-def composite_result(image: Image.Image, result, box, task: str, hole=None, feather: int | None = None):
+def composite_result(image: Image.Image, result, box, task: str, hole=None, feather: int | None = None,
+                     chroma_sigma: float = CHROMA_SIGMA):
     """The editor's hook: a finished ``ReconstructionResult`` for the square ``box``
     ((left, top, side) or a Region) written back into the full photo ``image`` (PIL RGB).
     ``hole``: True = filled, at the photo's size or the model's.  Returns a PIL image of the
@@ -405,7 +413,7 @@ def composite_result(image: Image.Image, result, box, task: str, hole=None, feat
     t = task.lower()
     rgb = np.asarray(image.convert("RGB"))
     if t.startswith("color"):
-        return Image.fromarray(colorize_composite(rgb, result.image, region, feather))
+        return Image.fromarray(colorize_composite(rgb, result.image, region, feather, chroma_sigma=chroma_sigma))
     if t.startswith("inpaint") and hole is not None:
         hole = np.asarray(hole).astype(bool)
         res = result.image.shape[-1]

@@ -56,6 +56,7 @@ class RestoreSettings:
     exact: bool = False
     region: str | None = None         # 'x,y,size' | 'center' | 'full' | None = the task's default
     feather: int | None = None        # px; None = one model pixel
+    chroma_smooth: float | None = None  # colorize: sigma in model px for the model's chroma; None = default
     preset: str | None = None         # preset name; None = the task's
 
     def __post_init__(self):
@@ -66,6 +67,8 @@ class RestoreSettings:
             raise RestoreError("--iters-scale must be > 0")
         if self.candidates is not None and self.candidates < 0:
             raise RestoreError("--candidates must be >= 0")
+        if self.chroma_smooth is not None and not 0 <= self.chroma_smooth <= 16:
+            raise RestoreError("--chroma-smooth must be between 0 (off) and 16 model pixels")
 
     @property
     def factor(self) -> int:
@@ -210,7 +213,8 @@ def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progr
     rgb = image.array()
     alpha = image.alpha
     if task == "colorize":
-        out = Image.fromarray(cp.colorize_composite(rgb, result.image, region, settings.feather))
+        sigma = cp.CHROMA_SIGMA if settings.chroma_smooth is None else settings.chroma_smooth
+        out = Image.fromarray(cp.colorize_composite(rgb, result.image, region, settings.feather, chroma_sigma=sigma))
         region_result = to_pil(result.final)
     elif task == "inpaint":
         obs = to_tensor(model_in)
