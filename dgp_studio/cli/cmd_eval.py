@@ -23,7 +23,8 @@ any other image gets the engine's search over classes.
 
 resume: every finished run is kept in REPORT_DIR/runs (keyed by model weights, schedule, image, class
 and seed), and the report is rewritten after each task; rerunning the same command after an
-interruption skips the finished runs (--no-resume recomputes them).
+interruption skips the finished runs (--no-resume recomputes them; use it after changing
+the engine's code between releases, since the key holds the package version, not the code).
 
 split: `--shard 1/2` and `--shard 2/2` (two processes, or two machines sharing REPORT_DIR) each
 restore half of the images; image i keeps seed + i, so the runs are the ones a single process would

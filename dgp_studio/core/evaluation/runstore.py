@@ -27,9 +27,19 @@ def model_fingerprint(gan) -> str:
     return h.hexdigest()
 
 
+FORMAT_VERSION = 1  # bump when a stored run's meaning changes; old runs are then recomputed
+
+
+def _engine_version() -> str:
+    from dgp_studio import __version__
+    return __version__
+
+
 def run_fingerprint(model_fp: str, key, preset, observed: torch.Tensor, class_id, seed, generator: str) -> str:
+    """Everything that determines a run's result, including the store format and the package version
+    (a development checkout between versions must use --no-resume after changing the engine)."""
     h = hashlib.sha1()
-    h.update(json.dumps({"model": model_fp, "key": list(map(str, key)), "preset": preset.to_dict(),
+    h.update(json.dumps({"format": FORMAT_VERSION, "engine": _engine_version(), "model": model_fp, "key": list(map(str, key)), "preset": preset.to_dict(),
                          "class_id": class_id, "seed": seed, "generator": generator},
                         sort_keys=True, default=str).encode())
     h.update(observed.detach().cpu().float().contiguous().numpy().tobytes())
