@@ -85,16 +85,9 @@ def main(argv=None) -> int:
         if name:
             widget.paintEvent = timed(name, widget.paintEvent)
 
-    gaps, last = [], [None]
-
-    def tick():
-        now = time.perf_counter()
-        if last[0] is not None:
-            gaps.append(now - last[0])
-        last[0] = now
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(tick)
+    from dgp_studio.gui.devtools import TickGaps
+    meter = TickGaps(10)
+    gaps = meter.gaps
 
     def spin(seconds=None, until=None):
         loop = QEventLoop()
@@ -115,11 +108,10 @@ def main(argv=None) -> int:
         elif "t" in gc_t:
             gc_pauses.append((info["generation"], 1000 * (time.perf_counter() - gc_t.pop("t"))))
     gc.callbacks.append(on_gc)
-    timer.start()
+    meter.start()
     spin(args.idle)
     idle = gap_stats(gaps)
-    gaps.clear()
-    last[0] = None
+    meter.reset()
     p = presets.get(args.task)
     w.task_panel.set_task(args.task)
     w.task_panel.set_preset(replace(p.scaled(args.iterations / p.total_iterations), select_num=50))
@@ -128,7 +120,7 @@ def main(argv=None) -> int:
     spin(until=lambda: w.worker is None)
     run_s = time.perf_counter() - t0
     spin(0.3)
-    timer.stop()
+    meter.stop()
     run = gap_stats(gaps)
     import torch
     print(f"torch threads {torch.get_num_threads()}, cpu count {os.cpu_count()}, "

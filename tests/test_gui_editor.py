@@ -18,7 +18,7 @@ from PIL import Image
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt, QTimer, QUrl  # noqa: E402
+from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent, QMouseEvent  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
@@ -282,23 +282,17 @@ def test_ui_stays_responsive_during_run(window, photo, qtbot, record_property):
     (A frozen UI would show a gap as long as the run; the number is reported.)"""
     window.open_paths([photo])
     window.task_panel.set_preset(short_preset("colorization", total=300, select_num=50))
-    gaps, last = [], [None]
     import time
 
-    def tick():
-        now = time.perf_counter()
-        if last[0] is not None:
-            gaps.append(now - last[0])
-        last[0] = now
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(tick)
-    timer.start()
+    from dgp_studio.gui.devtools import TickGaps
+    meter = TickGaps(10)
+    gaps = meter.gaps
+    meter.start()
     t0 = time.perf_counter()
     window.run_restoration()
     wait_idle(qtbot, window)
     duration = time.perf_counter() - t0
-    timer.stop()
+    meter.stop()
     worst = max(gaps) * 1000
     record_property("ui_max_gap_ms", round(worst, 1))
     print(f"\nUI thread: max gap {worst:.1f} ms over a {duration:.2f} s run "

@@ -268,6 +268,20 @@ time.sleep(120)
 """
 
 
+def autosave_then_sigkill(src) -> subprocess.Popen:
+    """Another process autosaves project ``src`` and is then killed (SIGKILL: no clean-up runs)."""
+    child = subprocess.Popen([sys.executable, "-c", KILLED_WRITER.format(repo=str(REPO), src=str(src))],
+                             stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        assert child.stdout.readline().strip() == "saved"
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    return child
+
+
 def test_autosave_offered_after_killed_process(qtbot, model_dir, user_dirs, tmp_path, monkeypatch):
     photo = make_photo(tmp_path / "k.png", 4)
     w = new_window(qtbot, model_dir)
@@ -298,15 +312,7 @@ def test_autosave_offered_after_killed_process(qtbot, model_dir, user_dirs, tmp_
     w3.cache.put(d3.id, CacheEntry(result, d3.region, "colorization"))
     w3.projects.save(d3, src, wait=True)
     w3.shutdown()
-    child = subprocess.Popen([sys.executable, "-c", KILLED_WRITER.format(repo=str(REPO), src=str(src))],
-                             stdout=subprocess.PIPE, text=True, env=dict(os.environ))
-    try:
-        assert child.stdout.readline().strip() == "saved"
-        child.send_signal(signal.SIGKILL)
-        child.wait(10)
-    finally:
-        if child.poll() is None:
-            child.kill()
+    child = autosave_then_sigkill(src)
     found = core_project.find_autosaves()
     assert len(found) == 1 and found[0].pid == child.pid and not found[0].alive
 
@@ -331,15 +337,7 @@ def test_autosave_offered_after_killed_process(qtbot, model_dir, user_dirs, tmp_
     assert core_project.find_autosaves(include_live=True) == []
 
     # declining discards it
-    child = subprocess.Popen([sys.executable, "-c", KILLED_WRITER.format(repo=str(REPO), src=str(src))],
-                             stdout=subprocess.PIPE, text=True, env=dict(os.environ))
-    try:
-        assert child.stdout.readline().strip() == "saved"
-        child.send_signal(signal.SIGKILL)
-        child.wait(10)
-    finally:
-        if child.poll() is None:
-            child.kill()
+    child = autosave_then_sigkill(src)
     w4 = new_window(qtbot, model_dir)
     w4.autosave.ask_restore = lambda f: False
     assert w4.autosave.offer_restore() == [] and core_project.find_autosaves(include_live=True) == []
