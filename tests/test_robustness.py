@@ -2,6 +2,7 @@
 the cache, and fuzzed inputs (images, masks, sessions, projects, cache entries)."""
 from __future__ import annotations
 
+import builtins
 import errno
 import io
 import json
@@ -12,6 +13,7 @@ import shlex
 import struct
 import warnings
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -198,18 +200,19 @@ class _FullDisk:
 
 @pytest.mark.parametrize("fail_on", [0, 1])        # 0: in the tensor file, 1: in the JSON written after it
 def test_disk_full_while_writing_the_cache_leaves_no_partial_file(gan, tmp_path, monkeypatch, fail_on):
-    real, opened = os.fdopen, [0]
+    real, opened = io.open, [0]
 
-    def fdopen(fd, mode="r", *a, **k):
-        f = real(fd, mode, *a, **k)
-        if "w" in mode:
+    def fake_open(file, mode="r", *a, **k):  # every write (open, Path.write_bytes) goes through io.open
+        f = real(file, mode, *a, **k)
+        if "w" in mode and Path(file).parent.name == "results-v1":
             opened[0] += 1
             return _FullDisk(f, 200 if opened[0] == fail_on + 1 else 1 << 40)
         return f
 
     res = fake_result(gan, 1)
     cache = ResultCache(tmp_path)
-    monkeypatch.setattr(os, "fdopen", fdopen)
+    monkeypatch.setattr(io, "open", fake_open)
+    monkeypatch.setattr(builtins, "open", fake_open)
     with pytest.warns(RuntimeWarning, match="disk is full"):
         entry = cache.put(key_n(1), res, gan)
     monkeypatch.undo()

@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import os
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 from .export import METADATA_KEY, check_not_input, read_record, save_png
 from .intake import IMAGE_EXTENSIONS, IntakeError, open_image
 from .restore import RestoreError, RestoreSettings, output_record, restore
+from .fsutil import atomic_write_bytes
 
 LOG_NAME = "dgp_restore_log"
 CSV_FIELDS = ["input", "output", "status", "error", "seconds", "task", "class_id", "loss_total", "loss_ftr",
@@ -166,15 +166,7 @@ def _skipped(item: Item, done: dict) -> dict:
 # -- the log ------------------------------------------------------------------------------------
 def _atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _csv_row(r: dict) -> dict:

@@ -11,12 +11,12 @@ import json
 import os
 import pickle
 import re
-import tempfile
 from pathlib import Path
 
 import torch
 
 from .biggan import D_ARCH, G_ARCH, BigGAN, BigGANConfig, Discriminator, Generator, BOTTOM
+from .fsutil import atomic_target
 from .tensorfile import TensorFileError, load_tensors, save_tensors
 
 OPTIONAL_KEYS = re.compile(r"^blocks\.\d+\.0\.in[12]\.(weight|bias)$")  # DGP's IN: absent in plain BigGAN
@@ -199,14 +199,8 @@ def _reset_missing_in(G, sd) -> None:
 
 def atomic_torch_save(obj, path: Path) -> None:
     """torch.save to a temp file in the same folder, then os.replace: never a partial file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_target(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_biggan(gan: BigGAN, folder, dtype=torch.float32, fmt: str = "pth", extra: dict | None = None) -> Path:

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
+
+from .fsutil import atomic_target
 
 METADATA_KEY = "dgp_studio"  # PNG text chunk holding the JSON record of how the file was made
 
@@ -57,15 +58,8 @@ def save_png(img, path, alpha: Image.Image | None = None, record: dict | None = 
     if record is not None:
         info.add_text(METADATA_KEY, json.dumps(record, default=str))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            img.save(fh, format="PNG", pnginfo=info)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_target(path) as tmp:
+        img.save(tmp, format="PNG", pnginfo=info)
     return path
 
 

@@ -2,8 +2,10 @@
 
 - ``user_cache_dir()`` / ``user_config_dir()``: where DGP Studio keeps its data
   (env ``DGP_STUDIO_CACHE`` / ``DGP_STUDIO_CONFIG`` override, then XDG, then ~/.cache|~/.config).
-- ``atomic_write_bytes(path, data)``: temp file in the same folder + fsync + ``os.replace``;
-  on any failure (disk full included) the temp file is removed and the old file stays.
+- ``atomic_target(path)``: a temp path in the same folder to write to however one likes (PIL,
+  torch.save, zipfile); on success it is fsynced and ``os.replace``s ``path``, with the permissions
+  a plainly created file would get (or the replaced file's); on any failure (disk full included)
+  the temp file is removed and the old file stays.  ``atomic_write_bytes(path, data)`` on top.
 - ``file_lock(path)``: an exclusive inter-process lock (``fcntl.flock``) plus an in-process lock;
   where ``fcntl`` does not exist it only serialises threads (the callers' writes stay atomic anyway).
 - ``sha256_file(path)``.
@@ -13,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
+import stat
 import tempfile
 import threading
 from pathlib import Path
@@ -41,20 +45,59 @@ def user_config_dir() -> Path:
     return _xdg("DGP_STUDIO_CONFIG", "XDG_CONFIG_HOME", ".config")
 
 
-def atomic_write_bytes(path, data: bytes) -> Path:
-    """Write ``data`` so readers see the old file or the whole new one, never a part."""
+_fallback_umask: int | None = None
+_umask_guard = threading.Lock()
+
+
+def _process_umask() -> int:
+    """The umask, read without changing it where /proc allows (os.umask can only set it)."""
+    global _fallback_umask
+    try:
+        m = re.search(r"^Umask:\s*([0-7]+)", Path("/proc/self/status").read_text(), re.M)
+        if m:
+            return int(m.group(1), 8)
+    except OSError:
+        pass
+    with _umask_guard:
+        if _fallback_umask is None:  # set-and-restore, once: another thread could create a file meanwhile
+            _fallback_umask = os.umask(0o022)
+            os.umask(_fallback_umask)
+        return _fallback_umask
+
+
+def _new_file_mode(path: Path) -> int:
+    """mkstemp makes 0600 files; a result should be readable like any file the user saves."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)  # replacing a file keeps its permissions
+    except OSError:
+        return 0o666 & ~_process_umask()
+
+
+@contextlib.contextmanager
+def atomic_target(path):
+    """``with atomic_target(p) as tmp: write tmp`` -> readers see the old ``p`` or the whole new one."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        yield Path(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, _new_file_mode(path))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` so readers see the old file or the whole new one, never a part."""
+    with atomic_target(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
 
 
 def sha256_file(path, chunk: int = 1 << 20) -> str:

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from .cache import CachedResult, CacheError
-from .fsutil import sha256_file, user_cache_dir
+from .fsutil import atomic_target, sha256_file, user_cache_dir
 from .tensorfile import TensorFileError, load_tensors, save_tensors
 
 FORMAT = "dgp-studio-project"
@@ -179,9 +179,7 @@ def _safe_name(name: str) -> str:
 # -- saving -------------------------------------------------------------------------------------
 def _write_zip(project: Project, path: Path, autosave: dict | None) -> Path:
     members: dict[str, str] = {}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_target(path) as tmp:
         with tempfile.TemporaryDirectory() as work, \
                 zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
             work = Path(work)
@@ -233,12 +231,6 @@ def _write_zip(project: Project, path: Path, autosave: dict | None) -> Path:
                 raise ProjectError(f"project settings are not storable as JSON ({e})") from None
             zf.writestr(zipfile.ZipInfo("project.json", date_time=(1980, 1, 1, 0, 0, 0)), data,
                         compress_type=zipfile.ZIP_DEFLATED)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

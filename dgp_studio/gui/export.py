@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from PIL import Image
+
+from ..core.fsutil import atomic_target
 
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
            ".bmp": "BMP", ".gif": "GIF"}
@@ -38,14 +39,8 @@ def atomic_save(img: Image.Image, path, **kwargs) -> Path:
         kwargs.setdefault("quality", 95)
     if fmt == "WEBP":
         kwargs.setdefault("quality", 95)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_target(path) as tmp:
         img.save(tmp, format=fmt, **kwargs)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -7,8 +7,6 @@ the region selector decides which part of it goes to the model (``region_hole``)
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,8 @@ from PIL import Image
 from PySide6.QtCore import QObject, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QRadialGradient, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import QGraphicsItem
+
+from ..core.fsutil import atomic_target
 
 DEFAULT_COLOUR = QColor(255, 40, 90)
 
@@ -287,14 +287,8 @@ class MaskLayer(QObject):
         """White = pixels to fill, as ``dgp-studio restore --mask`` reads it.  Atomic write."""
         path = Path(path)
         img = Image.fromarray(np.ascontiguousarray(alpha_view(self.image)), "L")
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_target(path) as tmp:
             img.save(tmp, format="PNG")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         return path
 
     def load_png(self, path) -> None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
+
+from ..fsutil import atomic_target
 
 
 def model_fingerprint(gan) -> str:
@@ -68,11 +68,5 @@ class RunStore:
 
     def save(self, fp: str, record: dict) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{fp}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_target(self._path(fp)) as tmp:
             torch.save(record, tmp)
-            os.replace(tmp, self._path(fp))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
