@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from dgp_studio.core import Reconstructor, manipulate, presets  # noqa: E402
 from dgp_studio.core.degradations import Identity  # noqa: E402
 from dgp_studio.core.imaging import fit_square, to_uint8  # noqa: E402
+from dgp_studio.core.restore import load_mask  # noqa: E402
 from dgp_studio.gui import worker as worker_mod  # noqa: E402
 from dgp_studio.gui.canvas import Tool  # noqa: E402
 from dgp_studio.gui.devtools import TINY_CLASSES, make_tiny_model  # noqa: E402
@@ -177,6 +178,14 @@ def test_mask_tools_and_png_roundtrip(window, photo, tmp_path):
     assert np.array_equal(doc.mask.coverage() > 0.5, hole)
     doc.mask.undo_stack.undo()                          # loading is one undo step
     assert doc.mask.is_empty()
+    # a hole erased out of an opaque layer (GIMP / Photoshop export) is read as restore --mask reads it
+    rgba = np.zeros((200, 300, 4), np.uint8)
+    rgba[..., 3] = 255
+    rgba[20:60, 60:120, 3] = 0
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "erased.png")
+    doc.mask.load_png(tmp_path / "erased.png")
+    assert np.array_equal(doc.mask.coverage() > 0.5, load_mask(tmp_path / "erased.png", (300, 200)))
+    assert (doc.mask.coverage() > 0.5)[20:60, 60:120].all() and (doc.mask.coverage() > 0.5).sum() == 40 * 60
 
 
 # -- class picker --------------------------------------------------------------------------------

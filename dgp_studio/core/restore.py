@@ -105,17 +105,15 @@ class RestoreOutput:
 
 
 def load_mask(path_or_img, size) -> np.ndarray:
-    """Mask image (white = fill) -> HxW bool 'hole'; must match the photo's size (or its aspect)."""
-    from .intake import IntakeError, open_image
+    """Mask image (white = fill; see maskimage) -> HxW bool 'hole'; must match the photo's size (or its aspect)."""
+    from .intake import IntakeError
+    from .maskimage import read_fill_coverage
     img = path_or_img
     if not isinstance(img, (Image.Image, np.ndarray)):
         try:
-            im = open_image(path_or_img)
+            gray = read_fill_coverage(path_or_img)
         except IntakeError as e:
             raise RestoreError(f"mask: {e}") from None
-        gray = np.asarray(im.rgb.convert("L"))
-        if im.alpha is not None:  # transparent = not part of the hole
-            gray = np.where(np.asarray(im.alpha) > 127, gray, 0)
     else:
         gray = np.asarray(img.convert("L")) if isinstance(img, Image.Image) else np.asarray(img)
         if gray.ndim == 3:

@@ -16,6 +16,7 @@ from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QRadialGradient, QUn
 from PySide6.QtWidgets import QGraphicsItem
 
 from ..core.fsutil import atomic_target
+from ..core.maskimage import read_fill_coverage
 
 DEFAULT_COLOUR = QColor(255, 40, 90)
 
@@ -292,17 +293,8 @@ class MaskLayer(QObject):
         return path
 
     def load_png(self, path) -> None:
-        """Any image: its luminance (or alpha, when it has one) becomes the mask."""
-        with Image.open(path) as im:
-            if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
-                im = im.convert("RGBA")
-                rgba = np.asarray(im)
-                # a transparent-hole mask: transparent = fill, unless the image is fully opaque
-                a = rgba[..., 3]
-                cov = (255 - a) if a.min() < 255 else np.asarray(im.convert("L"))
-            else:
-                cov = np.asarray(im.convert("L"))
-        self.set_from_array(cov, "Load mask")
+        """Any image, read as ``restore --mask`` reads it (core.maskimage: white or erased = fill)."""
+        self.set_from_array(read_fill_coverage(path), "Load mask")
 
 
 class MaskItem(QGraphicsItem):
