@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from dgp_studio.cli.main import main
+from dgp_studio.core.classes import class_names
 from dgp_studio.core import manipulate, presets
 from dgp_studio.core.checkpoint import load_biggan
 from dgp_studio.core.degradations import Identity
@@ -66,6 +67,9 @@ def test_session_errors(tmp_path, gan_and_results):
     junk.write_bytes(b"\x00" * 5 + b"garbage")
     with pytest.raises(SessionError, match="not a DGP Studio session"):
         load_session(junk, gan)
+    Image.new("RGB", (4, 4)).save(tmp_path / "photo.png")
+    with pytest.raises(SessionError, match="is an image, not a DGP Studio session"):
+        load_session(tmp_path / "photo.png", gan)
     other = load_biggan(gan.source)
     other.name = "another-model"
     path = save_session(a, tmp_path / "a.dgps", gan)
@@ -90,6 +94,15 @@ def test_cli_jitter_transfer_morph(tmp_path, tiny_model_dir, gan_and_results):
     assert sorted(p.name for p in (tmp_path / "mo").iterdir()) == ["morph.gif", "morph_000.png", "morph_001.png",
                                                                    "morph_002.png"]
     assert main(["transfer", str(sa), "--to", "zebra", "--model", m]) == 2  # unknown class: clear error
+    # default name carries the class name; --out picks the format by extension; inputs are never targets
+    name = class_names(gan.config)[2]
+    assert main(["transfer", str(sa), "--to", name, "--model", m]) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / f"a_to_{name.replace(' ', '_')}.png")), t)
+    assert main(["jitter", str(sa), "--n", "2", "--model", m, "--out", str(tmp_path / "j.jpg")]) == 0
+    assert Image.open(tmp_path / "j.jpg").format == "JPEG"
+    before = sa.read_bytes()
+    assert main(["jitter", str(sa), "--n", "2", "--model", m, "--out", str(sa)]) == 2
+    assert sa.read_bytes() == before
 
 
 def test_cli_help_lists_commands(capsys):

@@ -14,19 +14,40 @@ def _load(path, gan):
         raise UserError(str(e)) from None
 
 
-def _save_frames(frames, out: Path, stem: str, gif: bool = False, duration_ms: int = 80) -> list[Path]:
+def _write(img, path: Path, inputs, **save_kw) -> Path:
+    """Atomic, never over an input, in the format the extension names (PNG when there is none)."""
+    from PIL import Image
+
+    from dgp_studio.core.export import OverwriteError, check_not_input
+    from dgp_studio.core.fsutil import atomic_target
+    path = Path(path)
+    try:
+        check_not_input(path, inputs)
+    except OverwriteError as e:
+        raise UserError(str(e)) from None
+    if not path.suffix:
+        path = path.with_suffix(".png")
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        raise UserError(f"{path}: unknown image type '{path.suffix}' (use .png, .jpg, .webp, .tif or .gif)")
+    if fmt == "JPEG":
+        img = img.convert("RGB")
+        save_kw.setdefault("quality", 95)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_target(path) as tmp:
+        img.save(tmp, format=fmt, **save_kw)
+    return path
+
+
+def _save_frames(frames, out: Path, stem: str, inputs, gif: bool = False, duration_ms: int = 80) -> list[Path]:
     from dgp_studio.core.imaging import to_pil
-    out.mkdir(parents=True, exist_ok=True)
     paths = []
     images = [to_pil(f) for f in frames]
     for i, im in enumerate(images):
-        p = out / f"{stem}_{i:03d}.png"
-        im.save(p)
-        paths.append(p)
+        paths.append(_write(im, out / f"{stem}_{i:03d}.png", inputs))
     if gif and images:
-        p = out / f"{stem}.gif"
-        images[0].save(p, save_all=True, append_images=images[1:] + images[-2:0:-1], duration=duration_ms, loop=0)
-        paths.append(p)
+        paths.append(_write(images[0], out / f"{stem}.gif", inputs, save_all=True,
+                            append_images=images[1:] + images[-2:0:-1], duration=duration_ms, loop=0))
     return paths
 
 
@@ -49,14 +70,13 @@ def cmd_jitter(args) -> int:
     res = _load(args.session, gan)
     batch = manipulate.jitter(gan, res, n=args.n, std=args.std, seed=args.seed)
     out = Path(args.out or Path(args.session).with_name(Path(args.session).stem + "_jitter.png"))
-    _grid(list(batch.split(1)), cols=min(args.n, 4)).save(out)
-    print(out)
+    print(_write(_grid(list(batch.split(1)), cols=min(args.n, 4)), out, [args.session]))
     return 0
 
 
 def cmd_transfer(args) -> int:
     from dgp_studio.core import manipulate
-    from dgp_studio.core.classes import resolve_class
+    from dgp_studio.core.classes import class_names, resolve_class
     from dgp_studio.core.imaging import to_pil
     gan = load_model(args.model, pick_device(args.device))
     res = _load(args.session, gan)
@@ -68,9 +88,10 @@ def cmd_transfer(args) -> int:
     if cid is None:
         raise UserError("--to needs a class id or name")
     img = manipulate.transfer(gan, res, cid, blend_with=other, blend=args.blend)
-    out = Path(args.out or Path(args.session).with_name(f"{Path(args.session).stem}_to_{cid}.png"))
-    to_pil(img).save(out)
-    print(out)
+    names = class_names(gan.config)
+    label = "".join(c if c.isalnum() or c in "-_" else "_" for c in names[cid]) if cid < len(names) else str(cid)
+    out = Path(args.out or Path(args.session).with_name(f"{Path(args.session).stem}_to_{label}.png"))
+    print(_write(to_pil(img), out, [args.session]))
     return 0
 
 
@@ -83,7 +104,7 @@ def cmd_morph(args) -> int:
     lams = [i / (args.frames - 1) for i in range(args.frames)]
     frames = manipulate.morph(gan, a, b, lams)
     out = Path(args.out_dir or Path(args.session_a).with_name(Path(args.session_a).stem + "_morph"))
-    for p in _save_frames(frames, out, "morph", gif=args.gif):
+    for p in _save_frames(frames, out, "morph", [args.session_a, args.session_b], gif=args.gif):
         print(p)
     return 0
 

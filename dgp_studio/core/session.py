@@ -44,10 +44,25 @@ def save_session(result: ReconstructionResult, path, gan=None, extra: dict | Non
     return path
 
 
+_IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"II*\x00", b"MM\x00*", b"BM")
+
+
+def _looks_like_image(path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    return head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
 def load_session(path, gan=None) -> tuple[ReconstructionResult, dict]:
     try:
         tensors, raw = load_tensors(path)
     except (TensorFileError, OSError) as e:
+        if _looks_like_image(path):
+            raise SessionError(f"{path}: is an image, not a DGP Studio session (a session is written by "
+                               "'dgp-studio restore ... --save-session FILE')") from None
         raise SessionError(f"{path}: not a DGP Studio session ({e})") from None
     try:
         meta = json.loads(raw["dgp_studio"])
