@@ -51,6 +51,22 @@ def test_dataset_classes_and_crops(data_dir):
     assert max(blue_minus_red) == blue_minus_red[-1] and blue_minus_red[-1] > 0.5
 
 
+def test_unreadable_photos_are_skipped_and_named(data_dir, tmp_path):
+    bad = tmp_path / "photos"
+    for c in CLASSES:
+        (bad / c).mkdir(parents=True)
+        for f in (data_dir / c).glob("p*"):
+            (bad / c / f.name).write_bytes(f.read_bytes())
+    (bad / "sky" / "broken.jpg").write_bytes((data_dir / "sky" / "p1.jpg").read_bytes()[:200])
+    (bad / "apples" / "empty.png").write_bytes(b"")
+    ds = ClassFolderDataset(bad, 32, min_scale=0.5)
+    assert len(ds) == 9 and sorted(s.split(":")[0] for s in ds.skipped) == ["apples/empty.png", "sky/broken.jpg"]
+    lines = []
+    Trainer(tiny_train_config(bad, tmp_path / "run", 1), log=lines.append)
+    assert any("skipped 2 unreadable" in x for x in lines)
+    assert any(x.strip().startswith("skipped sky/broken.jpg") for x in lines)
+
+
 def test_translation_and_cutout_are_exact():
     x = torch.arange(1, 65.0).view(1, 1, 8, 8).repeat(20, 2, 1, 1)
     gen = torch.Generator().manual_seed(3)

@@ -90,7 +90,7 @@ class ClassFolderDataset:
                 try:
                     self.images.append(_load_small(f, short))
                 except (OSError, ValueError, Image.DecompressionBombError) as e:
-                    bad.append(f"{f.name}: {e}")
+                    bad.append(f"{f.relative_to(root)}: {e}")
                     continue
                 self.labels.append(ci)
                 self.files.append(f)

@@ -103,6 +103,10 @@ class Trainer:
                  f"({', '.join(f'{k} {v}' for k, v in self.data.class_counts().items())}), "
                  f"loaded in {time.perf_counter() - t0:.1f}s"
                  + (f"; skipped {len(self.data.skipped)} unreadable" if self.data.skipped else ""))
+        for line in self.data.skipped[:20]:  # which ones, so the user can fix or remove them
+            self.log(f"  skipped {line}")
+        if len(self.data.skipped) > 20:
+            self.log(f"  ... and {len(self.data.skipped) - 20} more")
         if ck is not None and ck["class_names"] != self.data.class_names:
             raise ValueError(f"{cfg.data_dir}: classes {self.data.class_names} differ from the checkpoint's "
                              f"{ck['class_names']}")
