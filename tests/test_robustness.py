@@ -85,8 +85,12 @@ def test_a_malicious_pickle_is_refused_and_never_runs(gan, tmp_path):
         with pytest.raises(CheckpointError) as ei:
             load_biggan(path)
         msg = _one_line(ei.value)
-        assert "refused" in msg or "not a PyTorch checkpoint" in msg
+        assert "refused" in msg and "Python objects" in msg
     assert not marker.exists()
+    junk = tmp_path / "G_junk.pth"  # not a pickle at all: said so, not called malicious
+    junk.write_text("not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
+        load_biggan(junk)
 
 
 def test_wrong_shape_and_truncated_checkpoints_give_one_line(gan, model_dir, tmp_path):

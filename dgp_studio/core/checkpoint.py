@@ -36,6 +36,15 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
         except TensorFileError as e:
             raise CheckpointError(str(e)) from None
     try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read it ({e.strerror or e})") from None
+    if not head:
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint, or truncated (empty file)")
+    if head != b"PK" and head[:1] != b"\x80":  # torch.save writes a zip; old files are a pickle (protocol byte)
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint (.pth/.pt) or .safetensors file")
+    try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "weights only" in str(e).lower() or "weights_only" in str(e).lower():
