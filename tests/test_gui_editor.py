@@ -126,6 +126,11 @@ def test_open_image_by_path_and_by_drop(window, photo, tmp_path):
     bad.write_text("hello")
     window.open_paths([bad])
     assert len(window.docs) == 2 and "notes.txt" in window.last_error
+    # a damaged photo: its name and the reason, once, without the exception's class name
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"")
+    window.open_paths([broken])
+    assert len(window.docs) == 2 and window.last_error.splitlines()[-1] == "broken.jpg: empty file"
 
 
 # -- mask ----------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from dgp_studio.core.degradations import Identity
 from dgp_studio.core.errors import InputError, free_memory, friendly_error, is_out_of_memory
 from dgp_studio.core.inputs import read_image, read_mask
 from dgp_studio.core.project import Project, ProjectError, open_project, save_project
-from dgp_studio.core.reconstructor import Reconstructor
+from dgp_studio.core.reconstructor import Cancelled, Reconstructor
 from dgp_studio.core.session import SessionError, load_session, save_session
 
 try:
@@ -167,6 +167,26 @@ def test_out_of_memory_in_a_step_is_readable_and_the_next_run_works(gan, make, m
         again = rec.run(img, class_id=2, seed=5)
     assert again.steps_done == clean.steps_done and torch.equal(again.z, clean.z)
     assert all(torch.equal(again.generator_state[k], clean.generator_state[k]) for k in clean.generator_state)
+
+
+def test_every_error_class_of_ours_gives_its_own_message():
+    import importlib
+    import pkgutil
+
+    import dgp_studio
+    from dgp_studio.core.errors import OUR_ERRORS
+    found = set()
+    for m in pkgutil.walk_packages(dgp_studio.__path__, "dgp_studio."):
+        if ".gui" in m.name or m.name.endswith("__main__"):
+            continue
+        mod = importlib.import_module(m.name)
+        for name, obj in vars(mod).items():
+            if (isinstance(obj, type) and issubclass(obj, Exception) and not issubclass(obj, Warning)
+                    and obj.__module__ == mod.__name__ and name != "Cancelled"):
+                found.add(name)
+                assert friendly_error(obj("photo.jpg: what went wrong")) == "photo.jpg: what went wrong", name
+    assert found <= OUR_ERRORS | {"CacheVersionError"}, found - OUR_ERRORS
+    assert friendly_error(Cancelled()) == "Cancelled."
 
 
 def test_friendly_error_for_other_failures(tmp_path):

@@ -60,6 +60,13 @@ def _oom_message(exc: BaseException) -> str:
     return f"Out of memory: the {where} ran out of memory during the run. Try again after you {tips}."
 
 
+# our exception classes: their messages are written for users (one line, naming the file)
+OUR_ERRORS = frozenset({
+    "BatchError", "CacheError", "CheckpointError", "DatasetError", "DownloadError", "InputError", "IntakeError",
+    "ModelStoreError", "OverwriteError", "ProjectError", "RestoreError", "SessionError", "TensorFileError",
+    "UserError"})
+
+
 def friendly_error(exc: BaseException) -> str:
     """One line for a message box or stderr."""
     if is_out_of_memory(exc):
@@ -71,9 +78,7 @@ def friendly_error(exc: BaseException) -> str:
         return f"Permission denied: {exc.filename or _first_line(exc)} - choose a folder you can write to."
     if isinstance(exc, FileNotFoundError):
         return f"File not found: {exc.filename or _first_line(exc)}"
-    names = {"CheckpointError", "SessionError", "CacheError", "ProjectError", "ModelStoreError",
-             "DownloadError", "InputError", "UserError", "TensorFileError"}
-    if any(c.__name__ in names for c in type(exc).__mro__):
+    if any(c.__name__ in OUR_ERRORS for c in type(exc).__mro__):
         return _first_line(exc) or type(exc).__name__
     if type(exc).__name__ == "Cancelled":
         return "Cancelled."

@@ -7,12 +7,13 @@ from pathlib import Path
 from PIL import Image
 
 from ..core.fsutil import atomic_target
+from ..core.intake import IMAGE_EXTENSIONS
 
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
            ".bmp": "BMP", ".gif": "GIF"}
 EXPORT_FILTER = "PNG (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp)"
-OPEN_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp);;All files (*)"
-OPEN_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
+OPEN_SUFFIXES = set(IMAGE_EXTENSIONS)  # what the CLI reads, the editor opens
+OPEN_FILTER = f"Images ({' '.join('*' + e for e in IMAGE_EXTENSIONS)});;All files (*)"
 
 
 def same_file(a, b) -> bool:

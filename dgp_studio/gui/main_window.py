@@ -513,7 +513,7 @@ class MainWindow(QMainWindow):
         start = settings.value("last_dir", str(Path.home()))
         paths, _ = QFileDialog.getOpenFileNames(
             self, "Open photos or projects", start,
-            OPEN_FILTER.replace("*.bmp)", "*.bmp *.dgp)", 1) + ";;DGP Studio projects (*.dgp)")
+            OPEN_FILTER.replace(")", " *.dgp)", 1) + ";;DGP Studio projects (*.dgp)")
         if paths:
             settings.set_value("last_dir", str(Path(paths[0]).parent))
             self.open_paths(paths)
@@ -531,12 +531,13 @@ class MainWindow(QMainWindow):
                 errors.append(f"{p.name}: is a folder (batch restore is 'dgp-studio restore DIR')")
                 continue
             if p.suffix.lower() not in OPEN_SUFFIXES:
-                errors.append(f"{p.name}: not a PNG, JPEG, WebP, TIFF or BMP file, nor a .dgp project")
+                errors.append(f"{p.name}: not a PNG, JPEG, WebP, TIFF, BMP or GIF file, nor a .dgp project")
                 continue
             try:
                 doc = Document.open(p)
             except Exception as e:  # noqa: BLE001 - any unreadable file becomes a message
-                errors.append(f"{p.name}: cannot be read ({friendly_error(e)})")
+                why = friendly_error(e)
+                errors.append(why.replace(str(p), p.name, 1) if str(p) in why else f"{p.name}: {why}")
                 continue
             opened.append(doc)
             self._add_document(doc, activate=activate)
