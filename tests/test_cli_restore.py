@@ -130,3 +130,32 @@ def test_help_explains_the_command(capsys, monkeypatch):
     for word in ("colorize", "inpaint", "WHITE", "--region", "--candidates", "--iters-scale",
                  "--devices", "never overwritten", "skipped"):
         assert word in text, word
+
+
+def test_ctrl_c_in_a_batch_keeps_finished_files_and_the_rerun_continues(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    import dgp_studio.core.batch as batch
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((20, 24, 3), 40 * i, np.uint8)).save(src / f"p{i}.png")
+    real, calls = batch.process_file, []
+
+    def interrupted_after_one(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C during the second photo
+        return real(*a, **k)
+
+    monkeypatch.setattr(batch, "process_file", interrupted_after_one)
+    out = tmp_path / "out"
+    args = ["restore", str(src), "--task", "colorize", "--model", str(tiny_model_dir), "--out-dir", str(out), "-q", *FAST]
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "run the same command again" in err
+    assert sorted(p.name for p in out.glob("*.png")) == ["p0_colorize.png"]
+    assert not list(out.glob(".*tmp"))
+    monkeypatch.setattr(batch, "process_file", real)
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "p0.png: skipped (done)" in err and sorted(p.name for p in out.glob("*.png")) == [
+        "p0_colorize.png", "p1_colorize.png", "p2_colorize.png"]

@@ -190,6 +190,12 @@ def run(args) -> int:
                            model_name=gan.name if gan is not None else (args.model or "bundled"))
     except BatchError as e:
         raise UserError(str(e)) from None
+    except KeyboardInterrupt:
+        while bars:
+            bars.pop().close()
+        print(f"dgp-studio: interrupted; finished files are kept (log in {log_dir}) - run the same command "
+              "again to continue with the rest", file=sys.stderr)
+        return 130
     print(f"{report.count('ok')} done, {report.count('skipped')} skipped (already done), "
           f"{report.count('error')} failed; log: {report.log_csv}", file=sys.stderr)
     for r in report.failed:
