@@ -57,10 +57,19 @@ def test_never_overwrites_the_input(tiny_model_dir, photo, capsys):
     assert photo.read_bytes() == before
 
 
+def test_task_names_in_long_and_british_spelling(tiny_model_dir, photo, tmp_path):
+    for spelling in ("colourise", "colorization"):
+        out = tmp_path / f"{spelling}.png"
+        assert main(["restore", str(photo), "--task", spelling, "--model", str(tiny_model_dir), "--out", str(out),
+                     "-q", *FAST]) == 0
+        assert out.exists()
+
+
 def test_usage_errors_are_one_line(tiny_model_dir, photo, tmp_path, capsys):
     cases = [
         (["--task", "inpaint"], "needs --mask"),
-        (["--task", "colorize", "--class", "zebra"], "unknown class"),
+        (["--task", "colorize", "--class", "zebra"], "unknown class 'zebra': no class name contains it (this "
+                                                    "model's classes: class 0, class 1, class 2"),
         (["--task", "colorize", "--region", "40,0,30"], "inside"),
         (["--task", "colorize", "--scale", "4"], "--scale is for sr"),
     ]
@@ -68,6 +77,9 @@ def test_usage_errors_are_one_line(tiny_model_dir, photo, tmp_path, capsys):
         rc = main(["restore", str(photo), "--model", str(tiny_model_dir), "-q", *extra, *FAST])
         err = capsys.readouterr().err
         assert rc == 2 and msg in err and err.count("\n") == 1, (extra, err)
+    with pytest.raises(SystemExit) as e:  # argparse's own error (usage line + message)
+        main(["restore", str(photo), "--task", "paint", "--model", str(tiny_model_dir)])
+    assert e.value.code == 2 and "unknown task 'paint'; choose one of colorize, inpaint" in capsys.readouterr().err
     rc = main(["restore", str(photo), "--task", "colorize", "--model", str(tmp_path / "none"), "-q", *FAST])
     assert rc == 2 and "no such file" in capsys.readouterr().err
     (tmp_path / "junk.jpg").write_text("not a photo")
@@ -159,3 +171,21 @@ def test_ctrl_c_in_a_batch_keeps_finished_files_and_the_rerun_continues(tiny_mod
     err = capsys.readouterr().err
     assert "p0.png: skipped (done)" in err and sorted(p.name for p in out.glob("*.png")) == [
         "p0_colorize.png", "p1_colorize.png", "p2_colorize.png"]
+
+
+def test_super_resolution_default_is_one_model_input_of_native_pixels(tiny_model_dir, tmp_path, capsys):
+    # a photo larger than the model's input: the centred input-sized square, not the whole short side
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 255, (60, 90, 3), dtype=np.uint8)
+    Image.fromarray(img).save(tmp_path / "big.png")
+    rc = main(["restore", str(tmp_path / "big.png"), "--task", "sr", "--scale", "4",
+               "--model", str(tiny_model_dir), *FAST])
+    err = capsys.readouterr().err
+    res = load_biggan(tiny_model_dir).resolution
+    side = res // 4
+    assert rc == 0 and f"works on a {side} px square" in err
+    out = np.asarray(Image.open(tmp_path / "big_sr.png"))
+    assert out.shape[:2] == (res, res)
+    rc = main(["restore", str(tmp_path / "big.png"), "--task", "sr", "--scale", "4", "--region", "0,0,40",
+               "--model", str(tiny_model_dir), "--out", str(tmp_path / "r.png"), *FAST])
+    assert rc == 0 and f"reduced to {side} px" in capsys.readouterr().err

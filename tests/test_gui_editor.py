@@ -432,6 +432,10 @@ def test_inpaint_and_super_resolution_runs(window, photo, qtbot):
     # super-resolution x4: the region goes in at a quarter of the model's resolution
     tp.set_task("super-resolution")
     tp.sr_factor.setCurrentIndex(0)
+    # the status bar says what the model gets, and that a larger region loses detail
+    side = doc.region[2]
+    assert f"Region {side}×{side}" in window.status.currentMessage() and "→ 8×8 model input, ×4 → 32×32" in \
+        window.status.currentMessage() and (side <= 8 or "a region of 8 px keeps every pixel" in window.status.currentMessage())
     tp.set_preset(short_preset("super-resolution", total=10, select_num=4))
     assert window.run_restoration()
     assert window.worker.jobs[0].image.size == (8, 8)

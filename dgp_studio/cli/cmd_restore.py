@@ -14,8 +14,9 @@ tasks:
   colorize     add colour to a black-and-white photo; the result keeps the photo's size and
                its exact lightness (every detail stays); the whole frame is used
   inpaint      fill the white part of --mask; only those pixels change (with a soft seam)
-  sr           super-resolution: a square of s px becomes s*scale px (--scale 2, 4 or 8);
-               small photos (up to model size / scale) go through whole
+  sr           super-resolution (--scale 2, 4 or 8) of the model's input square, model size /
+               scale px (16 px for the bundled 64 px prior at x4, 64 px for BigGAN-256):
+               small photos go through whole, otherwise the centred square (or --region)
   hybrid       colorize + x2 super-resolution (+ fill --mask if given) at once
   reconstruct  explain the photo as it is (for manipulations via --save-session)
   defend       remove adversarial noise (reconstruction that stops early)
@@ -39,13 +40,20 @@ stored inside each result PNG). A file that fails is reported and skipped; the e
 1 if any file failed, 2 for a usage error."""
 
 
+def _task(name: str) -> str:
+    from dgp_studio.core.restore import RestoreError, canonical_task
+    try:
+        return canonical_task(name)  # also the long and British spellings (colorization, colourise...)
+    except RestoreError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "restore", help="colorize, inpaint, super-resolve... photos or folders",
         description=DESCRIPTION, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", metavar="IMAGE|DIR", help="photo files and/or folders of photos")
-    p.add_argument("--task", required=True, metavar="TASK",
-                   choices=["colorize", "inpaint", "sr", "hybrid", "reconstruct", "defend"],
+    p.add_argument("--task", required=True, metavar="TASK", type=_task,
                    help="colorize, inpaint, sr, hybrid, reconstruct or defend (see above)")
     p.add_argument("--mask", metavar="PNG", help="inpaint: image of the photo's size, WHITE = pixels to fill")
     p.add_argument("--scale", type=int, choices=[2, 4, 8], help="sr/hybrid factor (sr default 4, hybrid 2)")

@@ -50,7 +50,9 @@ def resolve_class(spec, config) -> int | None:
                 hits = [i for i, n in enumerate(low) if key in [p.strip() for p in n.split(",")]]
                 hits = hits or [i for i, n in enumerate(low) if key in n]
                 if not hits:
-                    raise ValueError(f"unknown class '{spec}': no class name contains it")
+                    choices = (f"this model's classes: {', '.join(names)}" if len(names) <= 30 else
+                               f"the {len(names)} class names are in the editor's class picker")
+                    raise ValueError(f"unknown class '{spec}': no class name contains it ({choices})")
                 if len(hits) > 1:
                     shown = ", ".join(f"{i} ({names[i]})" for i in hits[:5])
                     raise ValueError(f"class '{spec}' is ambiguous: {shown}{' ...' if len(hits) > 5 else ''}")

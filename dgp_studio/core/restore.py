@@ -30,7 +30,8 @@ from .reconstructor import ReconstructionResult, Reconstructor
 TASKS = ("colorize", "inpaint", "sr", "hybrid", "reconstruct", "defend")
 TASK_PRESET = {"colorize": "colorization", "inpaint": "inpainting", "sr": "super-resolution",
                "hybrid": "hybrid", "reconstruct": "reconstruct", "defend": "defence"}
-_ALIASES = {"colorization": "colorize", "inpainting": "inpaint", "super-resolution": "sr",
+_ALIASES = {"colorization": "colorize", "colorise": "colorize", "colourise": "colorize", "colourize": "colorize",
+            "colorisation": "colorize", "inpainting": "inpaint", "super-resolution": "sr", "super-resolve": "sr",
             "defence": "defend", "defense": "defend", "reconstruction": "reconstruct"}
 
 
@@ -146,13 +147,21 @@ def _choose_region(settings: RestoreSettings, size, res: int, hole, notes) -> cp
     if t == "colorize":
         return cp.full_region(size)
     if t == "inpaint" or (t == "hybrid" and hole is not None):
-        region = cp.region_around(hole, res)
+        region = cp.region_around(hole, res // settings.factor if t == "hybrid" else res)
         if region is None:
             raise RestoreError("the mask is larger than one square region of the photo: fill it region by "
                                "region with --region x,y,size (each run on the previous result)")
         return region
     if t in ("sr", "hybrid") and max(size) * settings.factor <= res:
         return cp.full_region(size)  # a small whole photo goes straight through
+    if t in ("sr", "hybrid") and settings.factor > 1:
+        # the model's input is res/f px: a larger square would be shrunk to it first and come out
+        # with less detail than the photo has; so the default is one input's worth of native pixels
+        side = res // settings.factor
+        w, h = size
+        notes.append(f"x{settings.factor} super-resolution works on a {side} px square (the model's input): "
+                     f"the centred one was used; choose another with --region x,y,{side}")
+        return cp.Region((w - side) // 2, (h - side) // 2, side, side)
     return cp.center_region(size)
 
 
@@ -185,6 +194,10 @@ def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progr
     region = _choose_region(settings, (W, H), res, hole, notes)
     f = settings.factor
     in_side = res // f if task in ("sr", "hybrid") and f > 1 else res
+    if in_side < res and max(region.width, region.height) > in_side:
+        notes.append(f"the {region.width}x{region.height} px region is reduced to {in_side} px (the model's "
+                     f"input for x{f}) before super-resolution, so the result has less detail than the photo; "
+                     f"a region of {in_side} px keeps every pixel")
     model_in = cp.crop_to_model(image.rgb, region, in_side, hole=hole)
 
     known = None

@@ -140,6 +140,7 @@ class MainWindow(QMainWindow):
         self.task_panel.pauseToggled.connect(self.set_paused)
         self.task_panel.cancelRequested.connect(self.cancel_run)
         self.task_panel.taskChanged.connect(self._on_task_changed)
+        self.task_panel.sr_factor.currentIndexChanged.connect(lambda _i: self._on_task_changed(""))
         self.task_panel.setMinimumWidth(370)
         self.task_dock = QDockWidget("Restore", self)
         self.task_dock.setObjectName("restore_dock")
@@ -656,18 +657,25 @@ class MainWindow(QMainWindow):
         self._update_enabled()
         self._update_region_hint()
 
-    def _update_region_hint(self) -> None:
+    def _update_region_hint(self, timeout_ms: int = 4000) -> None:
         doc = self.current
         if doc is None:
             return
         left, top, side = doc.region
         res = self.gan.resolution if self.gan else None
         msg = f"Region {side}×{side} at ({left}, {top})"
-        if res:
+        tp = self.task_panel
+        if res and pipeline.low_res(tp.task(), tp.hybrid_parts()):
+            f = tp.sr_factor_value()
+            n = res // f
+            msg += f" → {n}×{n} model input, ×{f} → {res}×{res}"
+            if side > n:  # shrunk before the model sees it: less detail out than the photo has
+                msg += f" · reduced: a region of {n} px keeps every pixel"
+        elif res:
             msg += f" → {res}×{res} model input"
         if pipeline.needs_mask(self.task_panel.task(), self.task_panel.hybrid_parts()):
             msg += f" · {100 * doc.mask.hole_fraction(doc.region):.0f} % masked"
-        self.status.showMessage(msg, 4000)
+        self.status.showMessage(msg, timeout_ms)
 
     # == tools =============================================================================================
     def set_tool(self, tool: Tool) -> None:
@@ -1161,6 +1169,8 @@ class MainWindow(QMainWindow):
         if pipeline.needs_mask(self.task_panel.task(), self.task_panel.hybrid_parts()) and self.current:
             self.status.showMessage("Paint what to fill with the brush (B) or rectangle (R), inside the blue square",
                                     6000)
+        elif pipeline.low_res(self.task_panel.task(), self.task_panel.hybrid_parts()):
+            self._update_region_hint(10000)  # the region's size matters here: say what the model gets
 
     def _update_enabled(self) -> None:
         has_doc = self.current is not None
