@@ -189,3 +189,11 @@ def test_super_resolution_default_is_one_model_input_of_native_pixels(tiny_model
     rc = main(["restore", str(tmp_path / "big.png"), "--task", "sr", "--scale", "4", "--region", "0,0,40",
                "--model", str(tiny_model_dir), "--out", str(tmp_path / "r.png"), *FAST])
     assert rc == 0 and f"reduced to {side} px" in capsys.readouterr().err
+
+
+def test_reconstruct_of_a_large_region_says_it_is_enlarged(tiny_model_dir, tmp_path, capsys):
+    Image.fromarray(np.random.default_rng(4).integers(0, 255, (50, 70, 3), dtype=np.uint8)).save(tmp_path / "p.png")
+    assert main(["restore", str(tmp_path / "p.png"), "--task", "defend", "--model", str(tiny_model_dir), *FAST]) == 0
+    res = load_biggan(tiny_model_dir).resolution
+    assert f"the model's {res} px output enlarged to the 50x50 px region" in capsys.readouterr().err
+    assert Image.open(tmp_path / "p_defend.png").size == (50, 50)

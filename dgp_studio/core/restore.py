@@ -194,6 +194,9 @@ def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progr
     region = _choose_region(settings, (W, H), res, hole, notes)
     f = settings.factor
     in_side = res // f if task in ("sr", "hybrid") and f > 1 else res
+    if task in ("reconstruct", "defend") and max(region.width, region.height) > res:
+        notes.append(f"the result is the model's {res} px output enlarged to the {region.width}x{region.height} px "
+                     f"region, so it has less detail than the photo (the method works at the model's resolution)")
     if in_side < res and max(region.width, region.height) > in_side:
         notes.append(f"the {region.width}x{region.height} px region is reduced to {in_side} px (the model's "
                      f"input for x{f}) before super-resolution, so the result has less detail than the photo; "
