@@ -104,7 +104,30 @@ def create_window(argv=None):
     return app, win
 
 
+def display_problem(environ=None, platform: str | None = None, find_library=None) -> str | None:
+    """Why no window can open here, in words (Linux), or None.  Qt itself would abort with a
+    message about plugins that points at the wrong cause when there is simply no display."""
+    env = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    if not platform.startswith("linux") or env.get("QT_QPA_PLATFORM"):
+        return None
+    if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
+        return ("there is no display to open a window on (DISPLAY and WAYLAND_DISPLAY are not set): start it "
+                "from a desktop session, or work headless with 'dgp-studio restore --help'")
+    if not env.get("WAYLAND_DISPLAY"):
+        if find_library is None:
+            from ctypes.util import find_library
+        if find_library("xcb-cursor") is None:
+            return ("Qt needs the system library libxcb-cursor0 to open a window: install it "
+                    "(Debian/Ubuntu: sudo apt-get install libxcb-cursor0; Fedora: sudo dnf install xcb-util-cursor)")
+    return None
+
+
 def run_app(argv=None) -> int:
     """``dgp-studio [IMAGES or PROJECTS...] [--model PATH] [--device D] [--theme T]``: the editor's event loop."""
+    problem = display_problem()
+    if problem:
+        print(f"dgp-studio: cannot open the editor: {problem}", file=sys.stderr)
+        return 2
     app, _win = create_window(argv)
     return app.exec()

@@ -1,0 +1,36 @@
+"""Starting the editor where no window can open: a sentence saying why, not Qt's plugin abort."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from dgp_studio.gui.app import display_problem, run_app  # noqa: E402
+
+HAS_CURSOR = lambda name: "libxcb-cursor.so.0"  # noqa: E731
+NO_CURSOR = lambda name: None  # noqa: E731
+
+
+def test_no_display_on_linux_is_explained():
+    msg = display_problem({}, "linux", HAS_CURSOR)
+    assert msg and "no display" in msg and "dgp-studio restore" in msg
+
+
+def test_missing_xcb_cursor_names_the_package():
+    msg = display_problem({"DISPLAY": ":0"}, "linux", NO_CURSOR)
+    assert msg and "libxcb-cursor0" in msg and "apt-get install" in msg
+
+
+def test_fine_cases():
+    assert display_problem({"DISPLAY": ":0"}, "linux", HAS_CURSOR) is None
+    assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux", NO_CURSOR) is None
+    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux", NO_CURSOR) is None
+    assert display_problem({}, "darwin", NO_CURSOR) is None and display_problem({}, "win32", NO_CURSOR) is None
+
+
+def test_run_app_stops_before_qt_with_the_reason(monkeypatch, capsys):
+    for k in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    assert run_app([]) == 2
+    assert "cannot open the editor: there is no display" in capsys.readouterr().err
