@@ -4,7 +4,6 @@ Also ``python bench/engine.py`` with the same arguments."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -82,10 +81,8 @@ def cmd_bench(args) -> int:
         out["settings"] = settings
         out["header"] = header
         out["command"] = " ".join(sys.argv)
-        path = Path(args.json)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(out, indent=1, default=float))
-        os.replace(tmp, path)
+        from dgp_studio.core.fsutil import atomic_write_bytes
+        atomic_write_bytes(Path(args.json), json.dumps(out, indent=1, default=float).encode())
     if dev.startswith("cuda"):
         torch.cuda.empty_cache()
     return 0

@@ -1,11 +1,12 @@
 """Sample grids: one row per class, fixed latents so grids from different steps compare."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 from PIL import Image, ImageDraw, ImageFont
+
+from ..fsutil import atomic_target
 
 
 def fixed_latents(n_classes: int, per_class: int, dim_z: int, seed: int = 1234, std: float = 1.0):
@@ -69,7 +70,6 @@ def grid_image(images: torch.Tensor, rows: int, labels=None, pad: int = 2, scale
 def save_png(img: Image.Image, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    img.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_target(path) as tmp:
+        img.save(tmp, format="PNG")
     return path
