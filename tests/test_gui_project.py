@@ -221,6 +221,35 @@ def test_original_changed_or_damaged_project_is_a_message(qtbot, model_dir, user
     w.shutdown()
 
 
+def test_a_moved_original_is_located_and_relinked(qtbot, model_dir, user_dirs, tmp_path):
+    (tmp_path / "photos").mkdir()
+    photo = make_photo(tmp_path / "photos" / "p.png", 3)
+    w = new_window(qtbot, model_dir)
+    doc = w.open_paths([photo])[0]
+    assert w.projects.save(doc, tmp_path / "p.dgp", embed=False, wait=True)
+    w.close_document(doc)
+    moved = tmp_path / "elsewhere" / "p.png"
+    moved.parent.mkdir()
+    photo.rename(moved)
+    other = make_photo(tmp_path / "other.png", 9)
+    asked = []
+    # the user gives up: the reason, nothing opened
+    w.projects.locate_original = lambda project, why: asked.append(why) or None
+    assert w.open_paths([tmp_path / "p.dgp"]) == [] and "missing (moved or deleted?)" in w.last_error
+    # the user points at another photo: refused, nothing opened
+    w.projects.locate_original = lambda project, why: other
+    assert w.open_paths([tmp_path / "p.dgp"]) == [] and "not the project's original" in w.last_error
+    # the user points at the moved file: opened, linked to it, and the new link is unsaved
+    w.projects.locate_original = lambda project, why: moved
+    doc = w.open_paths([tmp_path / "p.dgp"])[0]
+    assert doc.path == moved and not doc.project_saved and asked and "p.png" in asked[0]
+    assert w.projects.save(doc, tmp_path / "p.dgp", wait=True)
+    w.close_document(doc)
+    w.projects.locate_original = lambda project, why: pytest.fail("asked again after the relink was saved")
+    assert w.open_paths([tmp_path / "p.dgp"])[0].path == moved
+    w.shutdown()
+
+
 # -- the disk result cache ----------------------------------------------------------------------------
 def test_cached_key_skips_optimisation_and_is_shared(qtbot, model_dir, user_dirs, tmp_path, monkeypatch):
     photo = make_photo(tmp_path / "c.png", 3)

@@ -59,6 +59,10 @@ class ProjectError(ValueError):
     """A project file that cannot be opened or saved (one line)."""
 
 
+class OriginalMissing(ProjectError):
+    """The project refers to its photo by path and the file is gone: ``Project.relink`` mends it."""
+
+
 class ProjectWarning(UserWarning):
     pass
 
@@ -116,7 +120,16 @@ class Project:
                 if self.image_sha256 and hashlib.sha256(data).hexdigest() != self.image_sha256:
                     raise ProjectError(f"{p}: the original image changed since the project was saved")
                 return data
-        raise ProjectError(f"{self.image_path}: the original image is missing (moved or deleted?)")
+        raise OriginalMissing(f"{self.image_path}: the original image is missing (moved or deleted?)")
+
+    def relink(self, path) -> None:
+        """Point a project whose original moved at ``path``: only the same file (same SHA-256) is taken."""
+        path = Path(path)
+        data = _read_file(path)
+        if self.image_sha256 and hashlib.sha256(data).hexdigest() != self.image_sha256:
+            raise ProjectError(f"{path.name}: not the project's original (its content differs)")
+        self.image_path = str(path.resolve())
+        self.image_name = path.name
 
     def original_image(self, project_dir=None):
         from .inputs import read_image

@@ -83,11 +83,23 @@ class ProjectActions(QObject):
             if d.project_path is not None and autosave is None and _same(d.project_path, path):
                 self.w.tabs.setCurrentIndex(self.w.docs.index(d))
                 return d
+        relinked = False
         try:
-            doc = project_io.read_document(path, project_path=autosave.project_path if autosave else None)
+            project = core_project.open_project(path)
+            try:
+                doc = project_io.read_document(path, project, autosave.project_path if autosave else None)
+            except core_project.OriginalMissing as e:
+                found = self.locate_original(project, str(e))
+                if found is None:
+                    raise
+                project.relink(found)
+                doc = project_io.read_document(path, project, autosave.project_path if autosave else None)
+                relinked = True
         except Exception as e:  # noqa: BLE001 - any unusable file becomes a message
             self.w.show_error(f"Cannot open {path.name}: {friendly_error(e)}")
             return None
+        if relinked:
+            doc.touch()  # the new link is unsaved work
         if autosave is not None:
             doc.revision = 1            # recovered work: unsaved until the user saves it
             doc.autosaved_revision = 1
@@ -103,6 +115,16 @@ class ProjectActions(QObject):
             self.w.show_error(f"{path.name}: some parts were damaged and left out:\n"
                               + "\n".join(doc.project_data.damaged))
         return doc
+
+    def locate_original(self, project, why: str):
+        """Ask where the moved original is; None = the user gave up.  (Tests replace this.)"""
+        name = project.image_name or Path(project.image_path or "photo").name
+        if getattr(self.w, "quiet", False):
+            return None
+        path, _ = QFileDialog.getOpenFileName(
+            self.w, f"Where is {name} now? ({why.split(': ', 1)[-1]})", str(Path(project.image_path or "").parent),
+            f"The original ({name});;All files (*)")
+        return path or None
 
     def attach(self, doc) -> bool:
         """The project's results (and its task settings) on the loaded model: no optimisation."""
