@@ -368,18 +368,24 @@ def test_export_png_roundtrip_and_original_protected(window, photo, tmp_path):
     assert out == tmp_path / "result.png"
     back = np.asarray(Image.open(out).convert("RGB"))
     assert np.array_equal(back, to_uint8(res.final))
-    # exporting over the original asks first; "no" leaves it untouched
+    # exporting over the original is refused, even when every question would be answered "yes"
     original = photo.read_bytes()
-    assert window.export_result(photo) is None
-    assert photo.read_bytes() == original
     window.confirm = lambda q: True
-    assert window.export_result(photo) == photo
-    assert np.array_equal(np.asarray(Image.open(photo).convert("RGB")), to_uint8(res.final))
-    for ext in (".jpg", ".webp"):                          # the other export formats
+    assert window.export_result(photo) is None and "never overwrites originals" in window.last_error
+    assert window.export_timeline("sheet", photo) is None and photo.read_bytes() == original
+    doc.exif = _camera_exif()
+    for ext in (".jpg", ".webp", ".png"):                  # the export formats, with the photo's EXIF
         out = window.export_result(tmp_path / f"result{ext}")
         with Image.open(out) as im:
-            assert im.size == (32, 32) and im.format == {".jpg": "JPEG", ".webp": "WEBP"}[ext]
+            assert im.size == (32, 32) and im.format == {".jpg": "JPEG", ".webp": "WEBP", ".png": "PNG"}[ext]
+            assert im.getexif().get(0x010F) == "Kodak"
     assert window.export_timeline("gif", tmp_path / "t.gif") is None  # empty timeline: a message
+
+
+def _camera_exif() -> bytes:
+    ex = Image.Exif()
+    ex[0x010F] = "Kodak"
+    return ex.tobytes()
 
 
 def test_no_model_still_opens_and_explains(qtbot, photo, tmp_path, monkeypatch):

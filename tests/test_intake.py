@@ -60,6 +60,24 @@ def test_exif_orientation_applied_and_original_untouched(tmp_path):
     assert sha(p) == before and p.stat().st_mtime_ns == mtime
 
 
+def test_camera_and_date_travel_to_the_result_upright(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "Kodak"
+    exif.get_ifd(0x8769)[0x9003] = "1958:06:01 12:00:00"  # DateTimeOriginal
+    p = tmp_path / "scan.jpg"
+    Image.fromarray(colour_photo(30, 20)).save(p, quality=95, exif=exif)
+    im = open_image(p)
+    assert im.size == (20, 30)  # still turned upright: the copy made for the result leaves the original's tag
+    out = save_png(im.rgb, tmp_path / "result.png", exif=im.exif)
+    back = Image.open(out).getexif()
+    assert back[0x0112] == 1 and back[0x010F] == "Kodak" and back.get_ifd(0x8769)[0x9003] == "1958:06:01 12:00:00"
+    assert open_image(out).size == (20, 30)  # a viewer that honours orientation shows it the same way
+    plain = tmp_path / "plain.png"
+    Image.fromarray(colour_photo(8, 8)).save(plain)
+    assert open_image(plain).exif is None
+
+
 def test_16bit_gray_is_scaled_not_clipped(tmp_path):
     v = np.linspace(0, 65535, 64 * 8).reshape(8, 64).astype(np.uint16)
     p = tmp_path / "scan16.png"

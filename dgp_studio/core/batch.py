@@ -132,7 +132,7 @@ def process_file(gan, item: Item, settings: RestoreSettings, mask=None, progress
         img = open_image(item.src)
         out = restore(gan, img, settings, mask=mask, progress=progress, should_stop=should_stop)
         rec = output_record(out, settings, source=item.src, model=model_name, device=device)
-        save_png(out.image, item.out, alpha=out.alpha, record=rec)
+        save_png(out.image, item.out, alpha=out.alpha, record=rec, exif=img.exif)
         if session_path is not None:
             from .session import save_session
             save_session(out.result, session_path, gan, extra={

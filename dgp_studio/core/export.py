@@ -46,9 +46,11 @@ def with_alpha(img: Image.Image, alpha: Image.Image | None) -> Image.Image:
     return out
 
 
-def save_png(img, path, alpha: Image.Image | None = None, record: dict | None = None) -> Path:
+def save_png(img, path, alpha: Image.Image | None = None, record: dict | None = None,
+             exif: bytes | None = None) -> Path:
     """Write ``img`` (PIL or HxWx3 uint8) to ``path`` atomically; ``record`` goes into the
-    ``dgp_studio`` text chunk as JSON (readable with ``read_record``)."""
+    ``dgp_studio`` text chunk as JSON (readable with ``read_record``); ``exif``: the original's
+    EXIF block (``IntakeImage.exif``), kept with the result."""
     path = Path(path)
     if isinstance(img, np.ndarray):
         img = Image.fromarray(img)
@@ -59,7 +61,7 @@ def save_png(img, path, alpha: Image.Image | None = None, record: dict | None = 
         info.add_text(METADATA_KEY, json.dumps(record, default=str))
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_target(path) as tmp:
-        img.save(tmp, format="PNG", pnginfo=info)
+        img.save(tmp, format="PNG", pnginfo=info, **({"exif": exif} if exif else {}))
     return path
 
 

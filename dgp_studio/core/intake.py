@@ -61,6 +61,7 @@ class IntakeImage:
     grayscale: bool = False           # no colour at all
     toned: bool = False               # one tint only (sepia, cyanotype): still a colorization candidate
     reduced_by: float = 1.0           # > 1 when decoded smaller than the file (max_side)
+    exif: bytes | None = None         # the file's EXIF (camera, date...), orientation reset to upright
 
     @property
     def size(self) -> tuple[int, int]:
@@ -233,6 +234,7 @@ def _finish(im: Image.Image, info: ImageInfo, path, max_side, notes) -> IntakeIm
     if max(im.size) < w0:
         reduced = w0 / max(im.size)
         notes.append(f"decoded at 1/{reduced:.3g} size ({im.size[0]}x{im.size[1]}) to save memory")
+    exif = upright_exif(im)
     if info.orientation != 1:
         try:
             im = ImageOps.exif_transpose(im)
@@ -245,7 +247,22 @@ def _finish(im: Image.Image, info: ImageInfo, path, max_side, notes) -> IntakeIm
         notes.append("grayscale photo: colorization suggested (--task colorize)")
     elif toned:
         notes.append("toned monochrome photo (one tint only): colorization suggested (--task colorize)")
-    return IntakeImage(rgb, alpha, info, notes, gray, toned, reduced)
+    return IntakeImage(rgb, alpha, info, notes, gray, toned, reduced, exif)
+
+
+def upright_exif(im: Image.Image) -> bytes | None:
+    """The image's EXIF for a result derived from it (camera, date taken... stay with the photo),
+    with the orientation tag reset: the pixels are written upright.  None when there is none."""
+    try:
+        src = im.getexif()
+        if not len(src):
+            return None
+        ex = Image.Exif()  # a copy: the image's own Exif must keep its orientation for exif_transpose
+        ex.load(src.tobytes())
+        ex[0x0112] = 1
+        return ex.tobytes()
+    except Exception:  # noqa: BLE001 - odd EXIF blocks must not stop a restore; the result just lacks them
+        return None
 
 
 load_image = open_image  # the editor's name for it

@@ -18,7 +18,7 @@ _ids = itertools.count(1)
 
 
 def open_image(path):
-    """(8-bit RGB image, alpha or None, note for the user, suggested task or None).
+    """(8-bit RGB image, alpha or None, note for the user, suggested task or None, EXIF bytes or None).
     Uses the engine's intake (EXIF, 16-bit, CMYK, palette, alpha, size limits) when present."""
     try:
         from dgp_studio.core import intake
@@ -27,14 +27,16 @@ def open_image(path):
     if intake is not None and hasattr(intake, "open_image"):
         loaded = intake.open_image(path)
         suggestion = getattr(loaded, "suggestion", None)
-        return loaded.rgb.convert("RGB"), getattr(loaded, "alpha", None), loaded.note, suggestion
+        return (loaded.rgb.convert("RGB"), getattr(loaded, "alpha", None), loaded.note, suggestion,
+                getattr(loaded, "exif", None))
     from dgp_studio.core.imaging import open_rgb
-    return open_rgb(path), None, "", None
+    return open_rgb(path), None, "", None, None
 
 
 class Document:
-    def __init__(self, image: Image.Image, path=None, note: str = "", alpha=None, suggestion=None):
+    def __init__(self, image: Image.Image, path=None, note: str = "", alpha=None, suggestion=None, exif=None):
         self.id = next(_ids)
+        self.exif = exif                # the photo's EXIF (camera, date), upright: written into exports
         self.alpha = alpha              # kept to re-attach on export (PNG/WebP)
         self.suggestion = suggestion    # e.g. "colorize" for a monochrome photo
         self.path = Path(path) if path else None
@@ -67,8 +69,8 @@ class Document:
 
     @classmethod
     def open(cls, path) -> "Document":
-        img, alpha, note, suggestion = open_image(path)
-        return cls(img, path, note, alpha, suggestion)
+        img, alpha, note, suggestion, exif = open_image(path)
+        return cls(img, path, note, alpha, suggestion, exif)
 
     @property
     def name(self) -> str:

@@ -40,6 +40,8 @@ def atomic_save(img: Image.Image, path, **kwargs) -> Path:
         kwargs.setdefault("quality", 95)
     if fmt == "WEBP":
         kwargs.setdefault("quality", 95)
+    if not kwargs.get("exif") or fmt not in ("PNG", "JPEG", "WEBP"):  # where EXIF has a place
+        kwargs.pop("exif", None)
     with atomic_target(path) as tmp:
         img.save(tmp, format=fmt, **kwargs)
     return path

@@ -764,8 +764,7 @@ class MainWindow(QMainWindow):
         base = self.current.path.with_name(self.current.path.stem + "_mask.png") if self.current.path else "mask.png"
         path, _ = QFileDialog.getSaveFileName(self, "Save mask (white = fill)", str(base), "PNG (*.png)")
         if path:
-            if self.current.path and same_file(path, self.current.path) and not self.confirm(
-                    "This is the photo itself. Overwrite the original with the mask?"):
+            if self._is_original(path, self.current):
                 return
             self.current.mask.save_png(path)
             self.status.showMessage(f"Mask saved to {path}", 5000)
@@ -1062,21 +1061,27 @@ class MainWindow(QMainWindow):
         path = Path(path)
         if not path.suffix:
             path = path.with_suffix(".png")
-        if doc.path is not None and same_file(path, doc.path):
-            if not self.confirm(f"{path.name} is the original photo. Replace it with the result?\n"
-                                "The original cannot be recovered."):
-                return None
+        if self._is_original(path, doc):
+            return None
         if doc.alpha is not None and img.size == doc.alpha.size and path.suffix.lower() in (".png", ".webp"):
             img = img.copy()
             img.putalpha(doc.alpha)  # the photo's transparency, re-attached to the full-size result
         try:
-            atomic_save(img, path)
+            atomic_save(img, path, exif=doc.exif)
         except (OSError, ValueError) as e:
             self.show_error(f"Cannot write {path.name}: {e}")
             return None
         doc.exported = True
         self.status.showMessage(f"Exported {path}", 6000)
         return path
+
+    def _is_original(self, path, doc) -> bool:
+        """Originals are never overwritten: writing over the open photo is refused with a message."""
+        if doc is None or doc.path is None or not same_file(path, doc.path):
+            return False
+        self.show_error(f"{Path(path).name} is the original photo: choose another name "
+                        "(DGP Studio never overwrites originals).")
+        return True
 
     def export_timeline(self, kind: str, path=None) -> Path | None:
         doc = self.current
@@ -1089,7 +1094,7 @@ class MainWindow(QMainWindow):
             path, _ = QFileDialog.getSaveFileName(self, "Export timeline", str(base), filt)
             if not path:
                 return None
-        if doc.path is not None and same_file(path, doc.path) and not self.confirm("Overwrite the original photo?"):
+        if self._is_original(path, doc):
             return None
         fn = export_gif if kind == "gif" else (lambda s, p: export_sheet(s, p, doc.timeline))
         out = fn(doc.timeline.snapshots, path)
@@ -1106,8 +1111,7 @@ class MainWindow(QMainWindow):
             path, _ = QFileDialog.getSaveFileName(self, "Export", str(base), EXPORT_FILTER)
             if not path:
                 return None
-        if self.current and self.current.path and same_file(path, self.current.path) and \
-                not self.confirm("Overwrite the original photo?"):
+        if self._is_original(path, self.current):
             return None
         pils = [qimage_to_pil(q) for q in images]
         if kind == "grid" and len(pils) > 1:
