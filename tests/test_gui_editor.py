@@ -423,6 +423,7 @@ def test_inpaint_and_super_resolution_runs(window, photo, qtbot):
     doc = window.open_paths([photo])[0]
     tp = window.task_panel
     tp.set_task("inpainting")
+    assert window.canvas.model_input_side == 32 and not window.canvas.shrink_loses_detail
     tp.set_preset(short_preset("inpainting", total=10, select_num=4))
     assert not window.run_restoration()                   # nothing painted yet: a message, no run
     assert "Paint" in window.last_error
@@ -442,6 +443,7 @@ def test_inpaint_and_super_resolution_runs(window, photo, qtbot):
     side = doc.region[2]
     assert f"Region {side}×{side}" in window.status.currentMessage() and "→ 8×8 model input, ×4 → 32×32" in \
         window.status.currentMessage() and (side <= 8 or "a region of 8 px keeps every pixel" in window.status.currentMessage())
+    assert window.canvas.model_input_side == 8 and window.canvas.shrink_loses_detail
     tp.set_preset(short_preset("super-resolution", total=10, select_num=4))
     assert window.run_restoration()
     assert window.worker.jobs[0].image.size == (8, 8)

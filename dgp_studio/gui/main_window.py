@@ -461,6 +461,7 @@ class MainWindow(QMainWindow):
             from dgp_studio.core.classes import class_names
             self.manip.set_classes(class_names(c))
             self.status.showMessage(f"Model {gan.name} ready on {dev}", 5000)
+            self._sync_canvas_model_input()
             self.cache = SessionCache()  # results of another model cannot be manipulated with this one
             self.projects.attach_all()   # ... but opened projects' results that fit this one come back
         self._update_enabled()
@@ -657,6 +658,14 @@ class MainWindow(QMainWindow):
         self._update_enabled()
         self._update_region_hint()
 
+    def _sync_canvas_model_input(self) -> None:
+        """The region label on the canvas says what the model gets for the current task."""
+        tp, res = self.task_panel, self.gan.resolution if self.gan else None
+        low = pipeline.low_res(tp.task(), tp.hybrid_parts())
+        self.canvas.model_input_side = None if not res else (res // tp.sr_factor_value() if low else res)
+        self.canvas.shrink_loses_detail = low
+        self.canvas.viewport().update()
+
     def _update_region_hint(self, timeout_ms: int = 4000) -> None:
         doc = self.current
         if doc is None:
@@ -665,6 +674,7 @@ class MainWindow(QMainWindow):
         res = self.gan.resolution if self.gan else None
         msg = f"Region {side}×{side} at ({left}, {top})"
         tp = self.task_panel
+        self._sync_canvas_model_input()
         if res and pipeline.low_res(tp.task(), tp.hybrid_parts()):
             f = tp.sr_factor_value()
             n = res // f
@@ -1170,6 +1180,7 @@ class MainWindow(QMainWindow):
 
     # == misc ==============================================================================================
     def _on_task_changed(self, _key: str) -> None:
+        self._sync_canvas_model_input()
         if pipeline.needs_mask(self.task_panel.task(), self.task_panel.hybrid_parts()) and self.current:
             self.status.showMessage("Paint what to fill with the brush (B) or rectangle (R), inside the blue square",
                                     6000)
