@@ -197,3 +197,19 @@ def test_reconstruct_of_a_large_region_says_it_is_enlarged(tiny_model_dir, tmp_p
     res = load_biggan(tiny_model_dir).resolution
     assert f"the model's {res} px output enlarged to the 50x50 px region" in capsys.readouterr().err
     assert Image.open(tmp_path / "p_defend.png").size == (50, 50)
+
+
+def test_out_may_be_a_folder_or_another_image_type(tiny_model_dir, photo, tmp_path, capsys):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    assert main(["restore", str(photo), "--task", "colorize", "--model", str(tiny_model_dir), "--out", str(folder),
+                 "-q", *FAST]) == 0
+    assert (folder / "old_colorize.png").exists()
+    assert main(["restore", str(photo), "--task", "colorize", "--model", str(tiny_model_dir),
+                 "--out", str(tmp_path / "old.jpg"), "-q", *FAST]) == 0
+    with Image.open(tmp_path / "old.jpg") as im:
+        assert im.format == "JPEG" and im.size == Image.open(photo).size
+    capsys.readouterr()
+    assert main(["restore", str(photo), "--task", "colorize", "--model", str(tiny_model_dir),
+                 "--out", str(tmp_path / "old.txt"), "-q", *FAST]) == 2
+    assert "unknown image type '.txt'" in capsys.readouterr().err and not (tmp_path / "old.txt").exists()

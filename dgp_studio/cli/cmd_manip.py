@@ -16,27 +16,15 @@ def _load(path, gan):
 
 def _write(img, path: Path, inputs, **save_kw) -> Path:
     """Atomic, never over an input, in the format the extension names (PNG when there is none)."""
-    from PIL import Image
-
-    from dgp_studio.core.export import OverwriteError, check_not_input
-    from dgp_studio.core.fsutil import atomic_target
+    from dgp_studio.core.export import check_not_input, save_result
     path = Path(path)
-    try:
-        check_not_input(path, inputs)
-    except OverwriteError as e:
-        raise UserError(str(e)) from None
     if not path.suffix:
         path = path.with_suffix(".png")
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None or fmt not in Image.SAVE:
-        raise UserError(f"{path}: unknown image type '{path.suffix}' (use .png, .jpg, .webp, .tif or .gif)")
-    if fmt == "JPEG":
-        img = img.convert("RGB")
-        save_kw.setdefault("quality", 95)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_target(path) as tmp:
-        img.save(tmp, format=fmt, **save_kw)
-    return path
+    try:
+        check_not_input(path, inputs)
+        return save_result(img, path, **save_kw)
+    except ValueError as e:  # an input as the target, or not an image type
+        raise UserError(str(e)) from None
 
 
 def _save_frames(frames, out: Path, stem: str, inputs, gif: bool = False, duration_ms: int = 80) -> list[Path]:

@@ -76,8 +76,10 @@ def register(subparsers) -> None:
                    help="colorize: blur the model's colour by this sigma in model pixels before it is upsampled "
                         "along the photo's edges (default 2: muted, coherent colour; 0 = the model's raw chroma)")
     out = p.add_mutually_exclusive_group()
-    out.add_argument("--out", metavar="FILE", help="output PNG (one input only); default <name>_<task>.png "
-                                                   "next to the photo - the photo itself is never overwritten")
+    out.add_argument("--out", metavar="FILE", help="output file (one input only): .png keeps transparency and the "
+                                                   "settings record, .jpg/.webp/.tif also work; a folder gets "
+                                                   "<name>_<task>.png; default <name>_<task>.png next to the "
+                                                   "photo - the photo itself is never overwritten")
     out.add_argument("--out-dir", metavar="DIR", help="folder for the results (sub-folders are kept)")
     p.add_argument("--recursive", action="store_true", help="also process photos in sub-folders")
     p.add_argument("--devices", metavar="LIST",

@@ -17,7 +17,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .export import METADATA_KEY, check_not_input, read_record, save_png
+from .export import METADATA_KEY, check_not_input, read_record, result_format, save_result
 from .intake import IMAGE_EXTENSIONS, IntakeError, open_image
 from .restore import RestoreError, RestoreSettings, output_record, restore
 from .fsutil import atomic_write_bytes
@@ -99,8 +99,16 @@ def plan(inputs, task: str, out_dir=None, out_file=None) -> list[Item]:
     items, taken = [], set()
     for src, base in inputs:
         rel = src.relative_to(base) if _under(src, base.resolve()) else Path(src.name)
-        if out_file is not None:
+        if out_file is not None and Path(out_file).is_dir():  # --out FOLDER: the default name in it
+            out = Path(out_file) / f"{src.stem}_{task}.png"
+        elif out_file is not None:
             out = Path(out_file)
+            if not out.suffix:
+                out = out.with_suffix(".png")
+            try:
+                result_format(out)
+            except ValueError as e:
+                raise BatchError(str(e)) from None
         else:
             folder = (Path(out_dir) / rel.parent) if out_dir is not None else src.parent
             out = folder / f"{src.stem}_{task}.png"
@@ -132,7 +140,7 @@ def process_file(gan, item: Item, settings: RestoreSettings, mask=None, progress
         img = open_image(item.src)
         out = restore(gan, img, settings, mask=mask, progress=progress, should_stop=should_stop)
         rec = output_record(out, settings, source=item.src, model=model_name, device=device)
-        save_png(out.image, item.out, alpha=out.alpha, record=rec, exif=img.exif)
+        save_result(out.image, item.out, alpha=out.alpha, record=rec, exif=img.exif)
         if session_path is not None:
             from .session import save_session
             save_session(out.result, session_path, gan, extra={

@@ -65,6 +65,43 @@ def save_png(img, path, alpha: Image.Image | None = None, record: dict | None = 
     return path
 
 
+# what a result file may be, by extension; PNG keeps the record and the alpha, the others what they can
+RESULT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF",
+                  ".tiff": "TIFF", ".bmp": "BMP", ".gif": "GIF"}
+
+
+def result_format(path) -> str:
+    """PIL format for an output name; ValueError (one line) for an extension that is not an image type."""
+    fmt = RESULT_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{Path(path).name}: unknown image type '{Path(path).suffix}' "
+                         "(use .png, .jpg, .webp, .tif, .bmp or .gif)")
+    return fmt
+
+
+def save_result(img, path, alpha: Image.Image | None = None, record: dict | None = None,
+                exif: bytes | None = None, **save_kw) -> Path:
+    """``save_png`` for .png; otherwise the format the extension names, written atomically
+    (JPEG at quality 95, no alpha; the record only fits in a PNG)."""
+    path = Path(path)
+    fmt = result_format(path)
+    if fmt == "PNG" and not save_kw:
+        return save_png(img, path, alpha=alpha, record=record, exif=exif)
+    if isinstance(img, np.ndarray):
+        img = Image.fromarray(img)
+    if fmt in ("PNG", "WEBP", "TIFF"):
+        img = with_alpha(img, alpha)
+    elif fmt == "JPEG":
+        img = img.convert("RGB")
+        save_kw.setdefault("quality", 95)
+    if exif and fmt in ("PNG", "JPEG", "WEBP"):
+        save_kw["exif"] = exif
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_target(path) as tmp:
+        img.save(tmp, format=fmt, **save_kw)
+    return path
+
+
 def read_record(path) -> dict | None:
     """The JSON record DGP Studio embedded in a PNG, or None (not ours / unreadable)."""
     try:
