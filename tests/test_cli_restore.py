@@ -213,3 +213,18 @@ def test_out_may_be_a_folder_or_another_image_type(tiny_model_dir, photo, tmp_pa
     assert main(["restore", str(photo), "--task", "colorize", "--model", str(tiny_model_dir),
                  "--out", str(tmp_path / "old.txt"), "-q", *FAST]) == 2
     assert "unknown image type '.txt'" in capsys.readouterr().err and not (tmp_path / "old.txt").exists()
+
+
+def test_output_places_that_do_not_exist_yet_or_are_folders(tiny_model_dir, photo, tmp_path, capsys):
+    # a session into a new folder, and into an existing folder (named after the photo)
+    args = ["restore", str(photo), "--task", "reconstruct", "--model", str(tiny_model_dir), "-q", *FAST]
+    assert main(args + ["--out", str(tmp_path / "a.png"), "--save-session", str(tmp_path / "new" / "s.dgps")]) == 0
+    assert load_session(tmp_path / "new" / "s.dgps")[0].steps_done > 0
+    assert main(args + ["--out", str(tmp_path / "b.png"), "--save-session", str(tmp_path / "new")]) == 0
+    assert (tmp_path / "new" / "old.dgps").exists()
+    # --out-dir naming a file: refused before any work, in one line
+    (tmp_path / "afile").write_text("x")
+    capsys.readouterr()
+    assert main(["restore", str(photo), str(tmp_path / "a.png"), "--task", "colorize", "--model",
+                 str(tiny_model_dir), "--out-dir", str(tmp_path / "afile"), "-q", *FAST]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err

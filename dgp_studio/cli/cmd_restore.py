@@ -150,6 +150,8 @@ def run(args) -> int:
     single = len(args.inputs) == 1 and not Path(args.inputs[0]).is_dir()
     if args.save_session and not single:
         raise UserError("--save-session works with one photo; run photos one at a time to keep sessions")
+    if args.save_session and Path(args.save_session).is_dir():  # decided before the run, not after it
+        args.save_session = str(Path(args.save_session) / f"{items[0].src.stem}.dgps")
     devices = _devices(args)
     mask = args.mask
 

@@ -96,6 +96,8 @@ def plan(inputs, task: str, out_dir=None, out_file=None) -> list[Item]:
     sub-folders; ``out_file`` for a single input.  Never an input's own path."""
     if out_file is not None and len(inputs) != 1:
         raise BatchError("--out names one file: use --out-dir for several photos")
+    if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise BatchError(f"--out-dir {out_dir}: is a file, not a folder")
     items, taken = [], set()
     for src, base in inputs:
         rel = src.relative_to(base) if _under(src, base.resolve()) else Path(src.name)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -77,6 +78,9 @@ def _new_file_mode(path: Path) -> int:
 def atomic_target(path):
     """``with atomic_target(p) as tmp: write tmp`` -> readers see the old ``p`` or the whole new one."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)  # a new folder for the result is what the user asked for
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
