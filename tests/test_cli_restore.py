@@ -228,3 +228,15 @@ def test_output_places_that_do_not_exist_yet_or_are_folders(tiny_model_dir, phot
     assert main(["restore", str(photo), str(tmp_path / "a.png"), "--task", "colorize", "--model",
                  str(tiny_model_dir), "--out-dir", str(tmp_path / "afile"), "-q", *FAST]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_commands_refuse_a_file_as_their_output_folder_before_working(tiny_model_dir, photo, tmp_path, capsys):
+    f = tmp_path / "afile"
+    f.write_text("x")
+    cmds = [["eval", "--images", str(photo.parent), "--quick", "--model", str(tiny_model_dir), "--out", str(f)],
+            ["train", str(photo.parent), "--out", str(f)],
+            ["morph", str(f), str(f), "--out-dir", str(f), "--model", str(tiny_model_dir)]]
+    for cmd in cmds:
+        assert main(cmd) == 2, cmd
+        assert f"{f}: is a file, not a folder" in capsys.readouterr().err, cmd
+    assert f.read_text() == "x"

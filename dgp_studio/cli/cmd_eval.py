@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import ProgressBar, UserError, add_model_args, load_model, pick_device
+from .common import ProgressBar, UserError, add_model_args, load_model, output_folder, pick_device
 
 HELP_EPILOG = """tasks: reconstruct (PSNR/SSIM/MSE, DGP vs z-only inversion), colorize (Lab a/b error and
 colourfulness vs gray and z-only), inpaint (PSNR/SSIM inside a centred hole of side min(H,W)//3, vs a
@@ -112,6 +112,8 @@ def _run(args) -> int:
     if args.select_num is not None and args.select_num < 0:
         raise UserError("--select-num must be >= 0")
     shard = parse_shard(args.shard) if args.shard else None
+    if args.out:
+        output_folder(args.out)
     root = Path(args.images)
     if not root.is_dir():
         raise UserError(f"{root}: not a folder")

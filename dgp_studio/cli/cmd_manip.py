@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import UserError, add_model_args, load_model, pick_device
+from .common import UserError, add_model_args, load_model, output_folder, pick_device
 
 
 def _load(path, gan):
@@ -85,6 +85,8 @@ def cmd_transfer(args) -> int:
 
 def cmd_morph(args) -> int:
     from dgp_studio.core import manipulate
+    if args.out_dir:
+        output_folder(args.out_dir, "--out-dir")
     gan = load_model(args.model, pick_device(args.device))
     a, b = _load(args.session_a, gan), _load(args.session_b, gan)
     if args.frames < 2:

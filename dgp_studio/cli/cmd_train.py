@@ -5,7 +5,7 @@ import math
 import shlex
 import sys
 
-from .common import UserError, pick_device
+from .common import UserError, output_folder, pick_device
 
 
 def register(sub) -> None:
@@ -105,6 +105,7 @@ def run(args) -> int:
     device = pick_device(args.device)
     if args.steps < 0 or args.batch_size < 2 or args.D_steps < 1:
         raise UserError("--steps must be >= 0, --batch-size >= 2 and --D-steps >= 1")
+    output_folder(args.out)
     G_ch, D_ch = args.G_ch or args.ch, args.D_ch or args.ch
     attn = _attn(args.attn)
     if attn and min(G_ch, D_ch) < 8:

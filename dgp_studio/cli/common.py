@@ -11,6 +11,15 @@ class UserError(Exception):
     """A problem the user can fix; printed as one line, exit code 2."""
 
 
+def output_folder(path, option: str = "--out"):
+    """A folder the command will write into: refused up front (before any work) when it is a file."""
+    from pathlib import Path
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UserError(f"{option} {p}: is a file, not a folder")
+    return p
+
+
 def pick_device(name: str | None) -> str:
     if name in (None, "", "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"

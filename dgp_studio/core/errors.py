@@ -80,6 +80,8 @@ def friendly_error(exc: BaseException) -> str:
         return f"File not found: {exc.filename or _first_line(exc)}"
     if isinstance(exc, IsADirectoryError):
         return f"{exc.filename or _first_line(exc)}: is a folder, not a file"
+    if isinstance(exc, (NotADirectoryError, FileExistsError)):
+        return f"{exc.filename or _first_line(exc)}: a file is in the way where a folder is needed"
     if any(c.__name__ in OUR_ERRORS for c in type(exc).__mro__):
         return _first_line(exc) or type(exc).__name__
     if type(exc).__name__ == "Cancelled":
