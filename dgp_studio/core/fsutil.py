@@ -85,7 +85,7 @@ def atomic_target(path):
     os.close(fd)
     try:
         yield Path(tmp)
-        fd = os.open(tmp, os.O_RDONLY)
+        fd = os.open(tmp, os.O_RDWR)  # writable: Windows cannot fsync (_commit) a read-only handle
         try:
             os.fsync(fd)
         finally:
