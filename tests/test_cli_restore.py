@@ -77,6 +77,8 @@ def test_usage_errors_are_one_line(tiny_model_dir, photo, tmp_path, capsys):
         rc = main(["restore", str(photo), "--model", str(tiny_model_dir), "-q", *extra, *FAST])
         err = capsys.readouterr().err
         assert rc == 2 and msg in err and err.count("\n") == 1, (extra, err)
+    rc = main(["restore", str(photo), "--model", str(tiny_model_dir), "-q", "--task", "colorize", "--device", "tpu"])
+    assert rc == 2 and "--device tpu: not a device name" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:  # argparse's own error (usage line + message)
         main(["restore", str(photo), "--task", "paint", "--model", str(tiny_model_dir)])
     assert e.value.code == 2 and "unknown task 'paint'; choose one of colorize, inpaint" in capsys.readouterr().err

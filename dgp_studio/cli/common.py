@@ -23,8 +23,15 @@ def output_folder(path, option: str = "--out"):
 def pick_device(name: str | None) -> str:
     if name in (None, "", "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise UserError(f"--device {name}: not a device name (cpu, cuda, cuda:1 ...)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda asked for, but no CUDA GPU is available (use --device cpu)")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise UserError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                        f"numbered from 0")
     return name
 
 
