@@ -94,6 +94,9 @@ def test_cli_jitter_transfer_morph(tmp_path, tiny_model_dir, gan_and_results):
     assert sorted(p.name for p in (tmp_path / "mo").iterdir()) == ["morph.gif", "morph_000.png", "morph_001.png",
                                                                    "morph_002.png"]
     assert main(["transfer", str(sa), "--to", "zebra", "--model", m]) == 2  # unknown class: clear error
+    for bad in (["jitter", str(sa), "--n", "0"], ["jitter", str(sa), "--std", "-1"],
+                ["transfer", str(sa), "--to", "1", "--blend-with", "2", "--blend", "3"]):
+        assert main(bad + ["--model", m]) == 2, bad  # out of range: one line, before any work
     # default name carries the class name; --out picks the format by extension; inputs are never targets
     name = class_names(gan.config)[2]
     assert main(["transfer", str(sa), "--to", name, "--model", m]) == 0

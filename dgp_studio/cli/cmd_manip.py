@@ -54,6 +54,10 @@ def _grid(frames, cols: int):
 
 def cmd_jitter(args) -> int:
     from dgp_studio.core import manipulate
+    if not 1 <= args.n <= 256:
+        raise UserError("--n must be between 1 and 256")
+    if args.std < 0:
+        raise UserError("--std must be >= 0 (0 = the restored scene itself)")
     gan = load_model(args.model, pick_device(args.device))
     res = _load(args.session, gan)
     batch = manipulate.jitter(gan, res, n=args.n, std=args.std, seed=args.seed)
@@ -66,6 +70,8 @@ def cmd_transfer(args) -> int:
     from dgp_studio.core import manipulate
     from dgp_studio.core.classes import class_names, resolve_class
     from dgp_studio.core.imaging import to_pil
+    if not 0 <= args.blend <= 1:
+        raise UserError("--blend must be between 0 (--to only) and 1 (--blend-with only)")
     gan = load_model(args.model, pick_device(args.device))
     res = _load(args.session, gan)
     try:
