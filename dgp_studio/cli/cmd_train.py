@@ -100,13 +100,23 @@ def run(args) -> int:
     import torch
     from dgp_studio.core.training import DatasetError, Trainer, TrainConfig
 
+    if args.steps < 0 or args.batch_size < 2 or args.D_steps < 1:
+        raise UserError("--steps must be >= 0, --batch-size >= 2 and --D-steps >= 1")
+    G_ch, D_ch = args.G_ch or args.ch, args.D_ch or args.ch
+    checks = [(min(G_ch, D_ch) >= 1, "--ch (and --G-ch/--D-ch) must be >= 1"),
+              (args.dim_z >= 1 and args.shared_dim >= 1, "--dim-z and --shared-dim must be >= 1"),
+              (args.G_lr > 0 and args.D_lr > 0, "--G-lr and --D-lr must be > 0"),
+              (0 <= args.ema_decay < 1, "--ema-decay must be in [0, 1) (e.g. 0.999)"),
+              (0 < args.min_scale <= 1, "--min-scale must be in (0, 1]"),
+              (args.threads is None or args.threads >= 1, "--threads must be >= 1"),
+              (args.max_minutes is None or args.max_minutes > 0, "--max-minutes must be > 0")]
+    for ok, msg in checks:  # before the photos are read, not after
+        if not ok:
+            raise UserError(msg)
+    output_folder(args.out)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    if args.steps < 0 or args.batch_size < 2 or args.D_steps < 1:
-        raise UserError("--steps must be >= 0, --batch-size >= 2 and --D-steps >= 1")
-    output_folder(args.out)
-    G_ch, D_ch = args.G_ch or args.ch, args.D_ch or args.ch
     attn = _attn(args.attn)
     if attn and min(G_ch, D_ch) < 8:
         raise UserError("self-attention needs --ch (G and D) of at least 8; use --attn none for narrower nets")
