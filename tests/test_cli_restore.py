@@ -70,13 +70,15 @@ def test_usage_errors_are_one_line(tiny_model_dir, photo, tmp_path, capsys):
         (["--task", "inpaint"], "needs --mask"),
         (["--task", "colorize", "--class", "zebra"], "unknown class 'zebra': no class name contains it (this "
                                                     "model's classes: class 0, class 1, class 2"),
-        (["--task", "colorize", "--region", "40,0,30"], "inside"),
+        (["--task", "colorize", "--region", "40,0,30"], "region '40,0,30' (30x30 px at 40,0) does not lie inside"),
+        (["--task", "colorize", "--region", "0,0,0"], "region '0,0,0': the size must be at least 1 px"),
+        (["--task", "colorize", "--feather", "-5"], "--feather must be >= 0 px"),
         (["--task", "colorize", "--scale", "4"], "--scale is for sr"),
     ]
     for extra, msg in cases:
         rc = main(["restore", str(photo), "--model", str(tiny_model_dir), "-q", *extra, *FAST])
         err = capsys.readouterr().err
-        assert rc == 2 and msg in err and err.count("\n") == 1, (extra, err)
+        assert rc == 2 and msg in err and err.count("\n") == 1 and "Error:" not in err, (extra, err)
     rc = main(["restore", str(photo), "--model", str(tiny_model_dir), "-q", "--task", "colorize", "--device", "tpu"])
     assert rc == 2 and "--device tpu: not a device name" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:  # argparse's own error (usage line + message)

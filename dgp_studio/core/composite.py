@@ -85,8 +85,11 @@ def parse_region(spec, size) -> Region:
         else:
             raise ValueError(f"region '{spec}': expected x,y,size (e.g. 120,40,512), 'center' or 'full'")
     w, h = size
-    if r.width < 1 or r.height < 1 or r.left < 0 or r.top < 0 or r.left + r.width > w or r.top + r.height > h:
-        raise ValueError(f"region {r.left},{r.top},{r.width}x{r.height} does not lie inside the {w}x{h} photo")
+    if r.width < 1 or r.height < 1:
+        raise ValueError(f"region '{spec}': the size must be at least 1 px")
+    if r.left < 0 or r.top < 0 or r.left + r.width > w or r.top + r.height > h:
+        raise ValueError(f"region '{spec}' ({r.width}x{r.height} px at {r.left},{r.top}) does not lie inside "
+                         f"the {w}x{h} photo")
     return r
 
 

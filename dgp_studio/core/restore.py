@@ -68,6 +68,8 @@ class RestoreSettings:
             raise RestoreError("--iters-scale must be > 0")
         if self.candidates is not None and self.candidates < 0:
             raise RestoreError("--candidates must be >= 0")
+        if self.feather is not None and self.feather < 0:
+            raise RestoreError("--feather must be >= 0 px")
         if self.chroma_smooth is not None and not 0 <= self.chroma_smooth <= 16:
             raise RestoreError("--chroma-smooth must be between 0 (off) and 16 model pixels")
 
@@ -134,7 +136,10 @@ def _choose_region(settings: RestoreSettings, size, res: int, hole, notes) -> cp
     t = settings.task
     spec = settings.region
     if spec not in (None, "", "auto"):
-        region = cp.parse_region(spec, size)
+        try:
+            region = cp.parse_region(spec, size)
+        except ValueError as e:
+            raise RestoreError(str(e)) from None
         if hole is not None:
             inside = hole[region.slices()].sum()
             if inside == 0:
