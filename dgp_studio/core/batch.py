@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .export import METADATA_KEY, check_not_input, read_record, result_format, save_result
+from .fsutil import atomic_write_text
 from .intake import IMAGE_EXTENSIONS, IntakeError, open_image
 from .restore import RestoreError, RestoreSettings, output_record, restore
-from .fsutil import atomic_write_bytes
 
 LOG_NAME = "dgp_restore_log"
 CSV_FIELDS = ["input", "output", "status", "error", "seconds", "task", "class_id", "loss_total", "loss_ftr",
@@ -174,11 +174,6 @@ def _skipped(item: Item, done: dict) -> dict:
 
 
 # -- the log ------------------------------------------------------------------------------------
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def _csv_row(r: dict) -> dict:
     losses = r.get("losses") or {}
     s = r.get("settings") or {}
@@ -201,9 +196,9 @@ def write_log(records: list, folder: Path, header: dict) -> tuple[Path, Path]:
     for r in records:
         w.writerow(_csv_row(r))
     csv_path, json_path = folder / f"{LOG_NAME}.csv", folder / f"{LOG_NAME}.json"
-    _atomic_write(csv_path, buf.getvalue())
+    atomic_write_text(csv_path, buf.getvalue())
     summary = {s: sum(1 for r in records if r["status"] == s) for s in ("ok", "skipped", "error")}
-    _atomic_write(json_path, json.dumps({**header, "summary": summary, "files": records}, indent=1, default=str))
+    atomic_write_text(json_path, json.dumps({**header, "summary": summary, "files": records}, indent=1, default=str))
     return csv_path, json_path
 
 

@@ -59,8 +59,7 @@ def save_png(img, path, alpha: Image.Image | None = None, record: dict | None = 
     info.add_text("Software", "DGP Studio")
     if record is not None:
         info.add_text(METADATA_KEY, json.dumps(record, default=str))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_target(path) as tmp:
+    with atomic_target(path) as tmp:  # creates the folder too
         img.save(tmp, format="PNG", pnginfo=info, **({"exif": exif} if exif else {}))
     return path
 
@@ -80,23 +79,23 @@ def result_format(path) -> str:
 
 
 def save_result(img, path, alpha: Image.Image | None = None, record: dict | None = None,
-                exif: bytes | None = None, **save_kw) -> Path:
-    """``save_png`` for .png; otherwise the format the extension names, written atomically
-    (JPEG at quality 95, no alpha; the record only fits in a PNG)."""
+                exif: bytes | None = None, format: str | None = None, **save_kw) -> Path:
+    """``save_png`` for .png; otherwise the format the extension (or ``format``) names, written
+    atomically (JPEG and WebP at quality 95, JPEG without alpha; the record only fits in a PNG)."""
     path = Path(path)
-    fmt = result_format(path)
+    fmt = format or result_format(path)
     if fmt == "PNG" and not save_kw:
         return save_png(img, path, alpha=alpha, record=record, exif=exif)
     if isinstance(img, np.ndarray):
         img = Image.fromarray(img)
     if fmt in ("PNG", "WEBP", "TIFF"):
         img = with_alpha(img, alpha)
-    elif fmt == "JPEG":
+    elif fmt == "JPEG" and img.mode not in ("RGB", "L"):
         img = img.convert("RGB")
+    if fmt in ("JPEG", "WEBP"):
         save_kw.setdefault("quality", 95)
-    if exif and fmt in ("PNG", "JPEG", "WEBP"):
+    if exif and fmt in ("PNG", "JPEG", "WEBP"):  # where EXIF has a place
         save_kw["exif"] = exif
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_target(path) as tmp:
         img.save(tmp, format=fmt, **save_kw)
     return path

@@ -5,7 +5,7 @@
 - ``atomic_target(path)``: a temp path in the same folder to write to however one likes (PIL,
   torch.save, zipfile); on success it is fsynced and ``os.replace``s ``path``, with the permissions
   a plainly created file would get (or the replaced file's); on any failure (disk full included)
-  the temp file is removed and the old file stays.  ``atomic_write_bytes(path, data)`` on top.
+  the temp file is removed and the old file stays.  ``atomic_write_bytes``/``atomic_write_text`` on top.
 - ``file_lock(path)``: an exclusive inter-process lock (``fcntl.flock``) plus an in-process lock;
   where ``fcntl`` does not exist it only serialises threads (the callers' writes stay atomic anyway).
 - ``sha256_file(path)``.
@@ -102,6 +102,10 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     with atomic_target(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)
+
+
+def atomic_write_text(path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def sha256_file(path, chunk: int = 1 << 20) -> str:

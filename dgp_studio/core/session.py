@@ -44,16 +44,17 @@ def save_session(result: ReconstructionResult, path, gan=None, extra: dict | Non
     return path
 
 
-_IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"II*\x00", b"MM\x00*", b"BM")
-
-
 def _looks_like_image(path) -> bool:
+    import warnings
+
+    from .intake import probe  # header only: no pixels decoded
     try:
-        with open(path, "rb") as f:
-            head = f.read(12)
-    except OSError:
+        with warnings.catch_warnings():  # junk that starts like a TIFF makes Pillow warn about its EXIF
+            warnings.simplefilter("ignore")
+            probe(path)
+        return True
+    except Exception:  # noqa: BLE001 - anything unreadable is simply not an image
         return False
-    return head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
 def load_session(path, gan=None) -> tuple[ReconstructionResult, dict]:

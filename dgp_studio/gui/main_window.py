@@ -661,9 +661,9 @@ class MainWindow(QMainWindow):
     def _sync_canvas_model_input(self) -> None:
         """The region label on the canvas says what the model gets for the current task."""
         tp, res = self.task_panel, self.gan.resolution if self.gan else None
-        low = pipeline.low_res(tp.task(), tp.hybrid_parts())
-        self.canvas.model_input_side = None if not res else (res // tp.sr_factor_value() if low else res)
-        self.canvas.shrink_loses_detail = low
+        self.canvas.model_input_side = res and pipeline.input_side(res, tp.task(), tp.sr_factor_value(),
+                                                                   tp.hybrid_parts())
+        self.canvas.shrink_loses_detail = pipeline.low_res(tp.task(), tp.hybrid_parts())
         self.canvas.viewport().update()
 
     def _update_region_hint(self, timeout_ms: int = 4000) -> None:
@@ -673,16 +673,14 @@ class MainWindow(QMainWindow):
         left, top, side = doc.region
         res = self.gan.resolution if self.gan else None
         msg = f"Region {side}×{side} at ({left}, {top})"
-        tp = self.task_panel
         self._sync_canvas_model_input()
-        if res and pipeline.low_res(tp.task(), tp.hybrid_parts()):
-            f = tp.sr_factor_value()
-            n = res // f
-            msg += f" → {n}×{n} model input, ×{f} → {res}×{res}"
+        n = self.canvas.model_input_side
+        if n and self.canvas.shrink_loses_detail:
+            msg += f" → {n}×{n} model input, ×{res // n} → {res}×{res}"
             if side > n:  # shrunk before the model sees it: less detail out than the photo has
                 msg += f" · reduced: a region of {n} px keeps every pixel"
-        elif res:
-            msg += f" → {res}×{res} model input"
+        elif n:
+            msg += f" → {n}×{n} model input"
         if pipeline.needs_mask(self.task_panel.task(), self.task_panel.hybrid_parts()):
             msg += f" · {100 * doc.mask.hole_fraction(doc.region):.0f} % masked"
         self.status.showMessage(msg, timeout_ms)

@@ -27,13 +27,17 @@ def low_res(task: str, hybrid_parts=()) -> bool:
     return task == "super-resolution" or (task == "hybrid" and "sr" in hybrid_parts)
 
 
+def input_side(resolution: int, task: str, factor: int = 4, hybrid_parts=()) -> int:
+    """Side of the square the model sees: res/f for super-resolution, res otherwise."""
+    return resolution // factor if low_res(task, hybrid_parts) else resolution
+
+
 def model_input(doc, resolution: int, task: str, factor: int = 4, hybrid_parts=()):
     """(PIL image the model sees, hole mask at model resolution or None).
 
     Super-resolution treats the region as the low-resolution photo: it goes in at res/f."""
     box = doc.region
-    size = resolution // factor if low_res(task, hybrid_parts) else resolution
-    image = fit_square(doc.image, size, box=box)
+    image = fit_square(doc.image, input_side(resolution, task, factor, hybrid_parts), box=box)
     hole = None
     if needs_mask(task, hybrid_parts):
         hole = doc.mask.region_hole(box, resolution)

@@ -67,6 +67,5 @@ class RunStore:
         return d if isinstance(d, dict) and isinstance(d.get("final"), torch.Tensor) else None
 
     def save(self, fp: str, record: dict) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
         with atomic_target(self._path(fp)) as tmp:
             torch.save(record, tmp)

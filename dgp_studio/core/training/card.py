@@ -4,11 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..fsutil import atomic_write_bytes
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+from ..fsutil import atomic_write_text
 
 
 def card_markdown(card: dict) -> str:
@@ -40,6 +36,6 @@ def card_markdown(card: dict) -> str:
 
 def write_card(folder, card: dict, markdown: bool = True) -> None:
     folder = Path(folder)
-    _atomic_text(folder / "card.json", json.dumps(card, indent=2, default=str) + "\n")
+    atomic_write_text(folder / "card.json", json.dumps(card, indent=2, default=str) + "\n")
     if markdown:
-        _atomic_text(folder / "README.md", card_markdown(card))
+        atomic_write_text(folder / "README.md", card_markdown(card))

@@ -1,12 +1,8 @@
 """Sample grids: one row per class, fixed latents so grids from different steps compare."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from PIL import Image, ImageDraw, ImageFont
-
-from ..fsutil import atomic_target
 
 
 def fixed_latents(n_classes: int, per_class: int, dim_z: int, seed: int = 1234, std: float = 1.0):
@@ -65,11 +61,3 @@ def grid_image(images: torch.Tensor, rows: int, labels=None, pad: int = 2, scale
         for r, t in enumerate(labels):
             draw.text((pad + 2, pad + r * (h2 + pad) + h2 // 2 - 5), str(t), fill=(0, 0, 0), font=font)
     return sheet
-
-
-def save_png(img: Image.Image, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_target(path) as tmp:
-        img.save(tmp, format="PNG")
-    return path

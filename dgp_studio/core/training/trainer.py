@@ -27,7 +27,8 @@ from .card import write_card
 from .config import ARCH_FIELDS, TrainConfig
 from .data import ClassFolderDataset
 from .ema import EMA, standing_stats
-from .samples import generate_grid_tensor, grid_image, save_png
+from ..export import save_png
+from .samples import generate_grid_tensor, grid_image
 
 CHECKPOINT = "checkpoint.pt"
 LOG_FIELDS = ["step", "elapsed_s", "steps_per_s", "D_loss_real", "D_loss_fake", "G_loss",
