@@ -164,5 +164,5 @@ def test_cli_train_and_resume(data_dir, tmp_path):
     assert gan.config.resolution == 64 and gan.config.class_names == CLASSES
     assert main(["train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x"), "--quiet"]) == 2
     for bad in (["--ema-decay", "2"], ["--G-lr", "-1"], ["--ch", "0"], ["--min-scale", "0"], ["--threads", "0"]):
-        assert main(["train", str(data_dir), "--out", str(tmp_path / "bad"), "--quiet", "--attn", "none", *bad]) == 2, bad
+        assert main(["train", str(data_dir), "--out", str(tmp_path / "bad"), "-q", "--attn", "none", *bad]) == 2, bad
     assert not (tmp_path / "bad").exists()  # refused before anything was written

@@ -67,7 +67,7 @@ def register(sub) -> None:
                         "and the same command without --shard then assembles the full report")
     p.add_argument("--no-resume", action="store_true",
                    help="recompute every run even if REPORT_DIR/runs holds it from an interrupted evaluation")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=run)
 
 

@@ -36,7 +36,7 @@ def register(subparsers) -> None:
     d.add_argument("url")
     d.add_argument("--sha256", required=True, help="expected SHA-256 of the file (64 hex digits)")
     d.add_argument("--to", required=True, metavar="DIR", help="folder to put it in")
-    d.add_argument("--quiet", action="store_true", help="no progress bar")
+    d.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     d.set_defaults(func=cmd_download)
     p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
 
