@@ -12,7 +12,11 @@ state dicts stay the single source of truth) but evaluate them differently:
   convolutions are 3-5x faster than fp32 at batch 1) and channels-last activations;
   parameters, Adam and the loss stay fp32;
 - cheaper but mathematically equal orderings: the 1x1 shortcut of a G block runs
-  before the nearest upsample, a D block's shortcut after its average pool.
+  before the nearest upsample, a D block's shortcut after its average pool;
+- with channels-last, the tuned k x k conv weights are optimised as contiguous
+  (out, kh, kw, in) copies ("layout copies"): W/sigma -> bf16 and its gradient -> fp32 are then
+  plain casts instead of permuting ones, and Adam still sees contiguous tensors.  The copies
+  are written back into the modules at every stage change and at the end of the run.
 
 The final image of a run is rendered by the ordinary fp32 modules (reconstructor.py),
 so results stay comparable across modes and manipulations reproduce them exactly.
@@ -138,13 +142,41 @@ class _FastNet:
 
 
 class FastGenerator(_FastNet):
-    def __init__(self, G: Generator, dtype=torch.float32, channels_last=False):
+    def __init__(self, G: Generator, dtype=torch.float32, channels_last=False, layout_copies=False):
+        """``layout_copies`` (for a run that tunes G, with channels-last): see the module doc."""
         super().__init__(dtype, channels_last)
         self.G = G
         self._out_affine = None
+        self._copies: dict[int, tuple[torch.nn.Module, torch.Tensor]] = {}
+        if layout_copies and channels_last:
+            for group in G.group_modules():
+                for m in group.modules():
+                    w = getattr(m, "weight", None)
+                    if isinstance(m, SpectralNormMixin) and w is not None and w.dim() == 4 and w.shape[-1] > 1:
+                        ohwi = w.detach().permute(0, 2, 3, 1).contiguous().requires_grad_(w.requires_grad)
+                        self._copies[id(m)] = (m, ohwi)
+        self._by_param = {id(m.weight): c for m, c in self._copies.values()}
+
+    def optimised(self, params):
+        """The tensors an optimiser should update in place of the module's ``params``."""
+        return [self._by_param.get(id(q), q) for q in params]
+
+    def write_back(self) -> None:
+        """Copy the layout copies into the modules' weights (the modules stay the source of truth)."""
+        with torch.no_grad():
+            for m, ohwi in self._copies.values():
+                m.weight.copy_(ohwi.permute(0, 3, 1, 2))
+
+    def W(self, layer, fp32: bool = False) -> torch.Tensor:
+        copy = self._copies.get(id(layer))
+        if copy is not None and id(layer) in self._live and not fp32:
+            # contiguous (out, kh, kw, in) result; the permuted view is (out, in, kh, kw) channels-last
+            return SNWeight.apply(copy[1], layer.u0, layer.sn_eps, self.dtype, False).permute(0, 3, 1, 2)
+        return super().W(layer, fp32)
 
     def set_trainable(self, ft: int) -> None:
         """Groups < ft are tuned (fresh W/sigma each call); everything else is cached."""
+        self.write_back()  # frozen layers' cached W/sigma must see the tuned values
         self._cache.clear()
         self._live = set()
         self._out_affine = None
@@ -241,10 +273,11 @@ class FastDiscriminator(_FastNet):
 
 class FastObjective:
     """DGP's loss (DGP.md section 1) on the fast networks; D(x_hat) computed once."""
+    LAYOUT_COPIES = True  # see FastGenerator; a switch for the A/B test and the bench
 
     def __init__(self, G: Generator, D: Discriminator, target: torch.Tensor, degradation,
                  dtype=torch.float32, channels_last=False):
-        self.G = FastGenerator(G, dtype, channels_last)
+        self.G = FastGenerator(G, dtype, channels_last, layout_copies=self.LAYOUT_COPIES)
         self.D = FastDiscriminator(D, dtype, channels_last)
         self.target = target
         self.degradation = degradation

@@ -190,7 +190,7 @@ class Reconstructor:
         for g in z_opt.param_groups:
             g["lr"] = p.z_lrs[s]
         if fast is not None:
-            for i, params in enumerate(self._groups):
+            for i, params in enumerate(self._opt_groups):
                 for q in params:
                     q.requires_grad_(i < ft)
             fast.set_trainable(ft)  # frozen layers' W/sigma computed once for this stage
@@ -262,8 +262,10 @@ class Reconstructor:
             fast = FastObjective(G, D, target, self.degradation, self._dtype(dev), runtime.channels_last(dev))
             if dev.type in ("cpu", "cuda"):
                 adam["fused"] = True  # one kernel for every tensor instead of ~6 per tensor
+        # the fast path optimises layout copies of some weights (fastpath.FastGenerator)
+        self._opt_groups = [fast.G.optimised(g) for g in self._groups] if fast is not None else self._groups
         z_opt = torch.optim.Adam([z], lr=p.z_lrs[0], **adam)
-        G_opt = torch.optim.Adam([{"params": g} for g in self._groups], lr=0.0, **adam)
+        G_opt = torch.optim.Adam([{"params": g} for g in self._opt_groups], lr=0.0, **adam)
 
         sync_every = 1  # CPU: reading a loss costs nothing, so every iteration reports at once
         if fast is not None and not (p.stop_mse or p.stop_ftr):  # early stops need every value
@@ -347,6 +349,8 @@ class Reconstructor:
                 if stopped:
                     stages_done = s + 1
                 break
+        if fast is not None:
+            fast.G.write_back()
         timings["optimise_s"] = time.perf_counter() - t_opt
         timings["ms_per_iter"] = 1000 * timings["optimise_s"] / max(step, 1)
         timings["stage_s"] = stage_s
