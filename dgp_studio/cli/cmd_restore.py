@@ -83,7 +83,9 @@ def register(subparsers) -> None:
     out.add_argument("--out-dir", metavar="DIR", help="folder for the results (sub-folders are kept)")
     p.add_argument("--recursive", action="store_true", help="also process photos in sub-folders")
     p.add_argument("--devices", metavar="LIST",
-                   help="spread a batch over devices, one worker process each, e.g. cuda:0,cuda:1")
+                   help="spread a batch over devices, one worker process each, e.g. cuda:0,cuda:1; "
+                        "on a CPU, cpu,cpu works on two photos at once with the cores split between "
+                        "them (more photos per hour: one photo uses several cores poorly)")
     p.add_argument("--redo", action="store_true", help="process again files whose result already exists")
     p.add_argument("--save-session", metavar="FILE",
                    help="save the tuned model state (one input only) for 'dgp-studio manip'")
