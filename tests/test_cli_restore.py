@@ -1,5 +1,6 @@
 """`dgp-studio restore` end to end on CPU with a random-weight model written by a fixture."""
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -244,3 +245,25 @@ def test_commands_refuse_a_file_as_their_output_folder_before_working(tiny_model
         assert main(cmd) == 2, cmd
         assert f"{f}: is a file, not a folder" in capsys.readouterr().err, cmd
     assert f.read_text() == "x"
+
+
+def test_jobs_works_on_several_photos_at_once(tiny_model_dir, tmp_path, capsys):
+    """--jobs N: N worker processes on --device (the spawned-worker path of --devices)."""
+    src = tmp_path / "scans"
+    src.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).save(src / f"s{i}.png")
+    out = tmp_path / "done"
+    args = ["restore", str(src), "--task", "colorize", "--model", str(tiny_model_dir), "--out-dir", str(out),
+            "-q", "--device", "cpu", *FAST]
+    assert main(args + ["--jobs", "2"]) == 0
+    assert "3 done, 0 skipped (already done), 0 failed" in capsys.readouterr().err
+    assert sorted(p.name for p in out.glob("*.png")) == [f"s{i}_colorize.png" for i in range(3)]
+    log = json.loads((out / "dgp_restore_log.json").read_text())
+    assert log["devices"] == ["cpu", "cpu"]
+    for bad, msg in ((["--jobs", "0"], "--jobs 0: give 1 or more"),
+                     (["--jobs", "2", "--devices", "cpu"], "--jobs and --devices both choose the workers")):
+        rc = main(args + ["--redo"] + bad)
+        err = capsys.readouterr().err
+        assert rc == 2 and msg in err and err.count("\n") == 1, err
