@@ -13,7 +13,8 @@ EXAMPLES = """examples:
   dgp-studio bench                                   colorization on the bundled prior, CPU
   dgp-studio bench --random 64x16 --iters-scale 0.1  a random model shaped like the prior, short schedule
   dgp-studio bench --device cuda --random 256x96     BigGAN-256 ch96 (random weights) on the GPU
-  dgp-studio bench --preset colorization inpainting super-resolution --repeats 3 --manip"""
+  dgp-studio bench --preset colorization inpainting super-resolution --repeats 3 --manip
+  dgp-studio bench --modes exact,fast,reference      also against the release's per-iteration work"""
 
 
 def register(sub) -> None:
@@ -34,7 +35,9 @@ def add_bench_args(p) -> None:
     p.add_argument("--select-num", type=int, default=None, help="candidates in the z search (default: preset's)")
     p.add_argument("--repeats", type=int, default=1, help="exact/fast pairs per preset, order alternating")
     p.add_argument("--modes", default="exact,fast",
-                   help="comma-separated: exact, fast, fast-fp32, fast-bf16 (default exact,fast)")
+                   help="comma-separated: exact, fast, fast-fp32, fast-bf16, reference (default exact,fast); "
+                        "reference = exact plus the authors' release's per-iteration recomputation of "
+                        "D(x_hat) and D's spectral norms (same result, the release's work)")
     p.add_argument("--precision", choices=["fp32", "bf16"], default=None, help="fast path dtype (default: per device)")
     p.add_argument("--threads", default="auto", help="CPU threads: auto (cores not busy elsewhere) or a number")
     p.add_argument("--manip", action="store_true", help="also time a jitter grid of 8 and a morph frame")

@@ -84,10 +84,15 @@ class ReconstructionResult:
 class Reconstructor:
     def __init__(self, gan: BigGAN, preset: Preset, degradation: Degradation | None = None,
                  exact: bool = False, preview_every: int = 20, search_batch: int = 50,
-                 precision: str | None = None, sync_every: int | None = None):
+                 precision: str | None = None, sync_every: int | None = None, reference_work: bool = False):
         """``precision`` (fast path only): None = per device (runtime.fast_dtype), "fp32" or "bf16".
         ``sync_every``: fast path, how often losses are read back (None: 1 on CPU, 10 on CUDA);
-        progress still gets every iteration's losses, in bursts, and every preview on time."""
+        progress still gets every iteration's losses, in bursts, and every preview on time.
+        ``reference_work`` (with ``exact``; for the benchmark): also redo what the authors' release
+        redoes every iteration although its value cannot change -- D(x_hat) and D's spectral
+        norms -- so the result is the exact path's, bit for bit, in the release's time."""
+        if reference_work and not exact:
+            raise ValueError("reference_work is a variant of the exact path: pass exact=True")
         if gan.D is None:
             raise ValueError("DGP needs the discriminator: load the model with its D checkpoint")
         if precision is not None and precision not in runtime._DTYPES:
@@ -100,6 +105,7 @@ class Reconstructor:
         self.search_batch = search_batch
         self.precision = precision
         self.sync_every = sync_every
+        self.reference_work = reference_work
         self._cancel = threading.Event()
         self.optimise_calls = 0
 
@@ -216,7 +222,8 @@ class Reconstructor:
         D = gan.D
         d_grad = [q.requires_grad for q in D.parameters()]
         D.requires_grad_(False)  # D is frozen: only the input gradient is ever needed
-        freeze_sn_all(D)  # ... and its normalised weights never change during a run
+        if not self.reference_work:
+            freeze_sn_all(D)  # ... and its normalised weights never change during a run
         torch.manual_seed(seed)
         try:
             with (runtime.fast_math(dev) if not self.exact else contextlib.nullcontext()):
@@ -230,7 +237,8 @@ class Reconstructor:
 
     def _run(self, G, D, obs, target, class_id, z_init, seed, progress, stop, t0):
         p, dev = self.preset, target.device
-        loss_fn = DGPLoss(D, target)  # the exact objective; its fp32 target features also serve the search
+        # the exact objective; its fp32 target features also serve the search
+        loss_fn = DGPLoss(D, target, recompute_target=self.reference_work)
         timings = {}
         search_loss = None
         G.requires_grad_(False)
