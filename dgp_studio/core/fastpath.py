@@ -13,10 +13,11 @@ state dicts stay the single source of truth) but evaluate them differently:
   parameters, Adam and the loss stay fp32;
 - cheaper but mathematically equal orderings: the 1x1 shortcut of a G block runs
   before the nearest upsample, a D block's shortcut after its average pool;
-- with channels-last, the tuned k x k conv weights are optimised as contiguous
+- on the CPU (channels-last), the tuned k x k conv weights are optimised as contiguous
   (out, kh, kw, in) copies ("layout copies"): W/sigma -> bf16 and its gradient -> fp32 are then
   plain casts instead of permuting ones, and Adam still sees contiguous tensors.  The copies
-  are written back into the modules at every stage change and at the end of the run.
+  are written back into the modules at every stage change and at the end of the run.  Not on
+  CUDA: unmeasured there, and one more copy of the tuned weights counts against GPU memory.
 
 The final image of a run is rendered by the ordinary fp32 modules (reconstructor.py),
 so results stay comparable across modes and manipulations reproduce them exactly.
@@ -277,7 +278,8 @@ class FastObjective:
 
     def __init__(self, G: Generator, D: Discriminator, target: torch.Tensor, degradation,
                  dtype=torch.float32, channels_last=False):
-        self.G = FastGenerator(G, dtype, channels_last, layout_copies=self.LAYOUT_COPIES)
+        self.G = FastGenerator(G, dtype, channels_last,
+                               layout_copies=self.LAYOUT_COPIES and target.device.type == "cpu")
         self.D = FastDiscriminator(D, dtype, channels_last)
         self.target = target
         self.degradation = degradation
