@@ -180,7 +180,6 @@ def run(args) -> int:
         print(rec["output"])
         return 0
 
-    devices = devices[:max(1, len(items))]  # no idle workers (each would load the model)
     log_dir = Path(args.out_dir) if args.out_dir else (
         Path(args.inputs[0]) if Path(args.inputs[0]).is_dir() else Path(args.inputs[0]).parent)
     gan = load_model(args.model, devices[0]) if len(devices) == 1 else None

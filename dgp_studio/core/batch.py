@@ -272,6 +272,7 @@ def _run_workers(todo, settings, model_path, devices, mask):
     import multiprocessing as mp
     if not todo:
         return
+    devices = devices[:len(todo)]  # no idle workers: each would load the model and take cores
     ctx = mp.get_context("spawn")  # CUDA cannot be used in forked children
     tasks, results = ctx.Queue(), ctx.Queue()
     for it in todo:
