@@ -157,8 +157,9 @@ def test_cli_train_and_resume(data_dir, tmp_path):
             "--export-dtype", "float16", "--samples-per-class", "1", "--standing-batches", "2", "--D-steps", "1"]
     assert main(args + ["--steps", "2"]) == 0
     assert main(args + ["--steps", "2"]) == 2                   # refuses to overwrite without --resume
-    assert main(args + ["--steps", "3", "--resume"]) == 0
-    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 3
+    assert main(args + ["--steps", "3", "--resume", "--precision", "fp32"]) == 0
+    ck = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert ck["step"] == 3 and ck["config"]["precision"] == "fp32"
     assert torch.load(out / "model" / "G_ema.pth", weights_only=True)["linear.weight"].dtype == torch.float16
     gan = load_biggan(out / "model")
     assert gan.config.resolution == 64 and gan.config.class_names == CLASSES

@@ -39,6 +39,9 @@ def add_bench_args(p) -> None:
                         "reference = exact plus the authors' release's per-iteration recomputation of "
                         "D(x_hat) and D's spectral norms (same result, the release's work)")
     p.add_argument("--precision", choices=["fp32", "bf16"], default=None, help="fast path dtype (default: per device)")
+    p.add_argument("--search-batch", type=int, default=None, metavar="N",
+                   help="candidates scored per batch in the z search (default: by resolution, 50 at 64 px, "
+                        "10 at 256 px; fewer: less memory, more launches)")
     p.add_argument("--threads", default="auto", help="CPU threads: auto (cores not busy elsewhere) or a number")
     p.add_argument("--manip", action="store_true", help="also time a jitter grid of 8 and a morph frame")
     p.add_argument("--seed", type=int, default=0)
@@ -63,6 +66,8 @@ def cmd_bench(args) -> int:
     else:
         from .common import load_model
         gan = load_model(args.model, dev)
+    if args.search_batch is not None and args.search_batch < 1:
+        raise UserError("--search-batch must be >= 1")
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     if not modes or any(m not in benchmark.MODES for m in modes):
         raise UserError(f"--modes takes a comma-separated list of {', '.join(benchmark.MODES)}")
@@ -75,7 +80,7 @@ def cmd_bench(args) -> int:
     try:
         out = benchmark.run_benchmark(gan, args.preset, iters_scale=args.iters_scale, select_num=args.select_num,
                                       repeats=max(1, args.repeats), seed=args.seed, manip=args.manip,
-                                      modes=modes, precision=args.precision,
+                                      modes=modes, precision=args.precision, search_batch=args.search_batch,
                                       log=lambda s: print(s, file=sys.stderr, flush=True))
     except KeyError as e:
         raise UserError(str(e).strip("'\"")) from None

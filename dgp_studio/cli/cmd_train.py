@@ -49,6 +49,9 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda if present)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="auto: bf16 autocast on CUDA, fp32 on the CPU (bf16 is CUDA-only); fp32: TF32 on CUDA, no autocast "
+                        "(small nets are launch-bound on a GPU, so bf16 buys them little)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     p.set_defaults(func=run)
 
@@ -128,6 +131,7 @@ def run(args) -> int:
         sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
         max_minutes=args.max_minutes, samples_per_class=max(1, args.samples_per_class),
         standing_batches=max(1, args.standing_batches), export_dtype=args.export_dtype, seed=args.seed, device=device,
+        precision=args.precision,
         command="dgp-studio train " + " ".join(shlex.quote(a) for a in sys.argv[2:])
         if len(sys.argv) > 1 and sys.argv[1] == "train" else "")
     bar = None if args.quiet else _ProgressLine()

@@ -103,21 +103,25 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-MODES = ("exact", "fast", "fast-fp32", "fast-bf16", "reference")
+MODES = ("exact", "fast", "fast-fp32", "fast-bf16", "fast-graph", "fast-eager", "reference")
+GRAPH_MODES = {"fast-graph": True, "fast-eager": False}  # fast path with / without CUDA graphs
 BASELINES = ("exact", "reference")  # the modes the fast ones are compared with
 
 
-def run_once(gan, preset, deg, observed, mode: str = "fast", seed: int = 0, precision=None) -> dict:
+def run_once(gan, preset, deg, observed, mode: str = "fast", seed: int = 0, precision=None,
+             search_batch: int | None = None) -> dict:
     """One run; ``mode``: exact, fast (``precision`` or the device's default), fast-fp32, fast-bf16,
+    fast-graph / fast-eager (CUDA graphs on / off; on other devices both are plain fast runs),
     or reference (the exact path plus the release's per-iteration recomputation of D(x_hat) and
     D's spectral norms: the same result in the time the issue's reference timing describes)."""
     from .reconstructor import Reconstructor
     dev = gan.device
     exact = mode in BASELINES
-    if mode.startswith("fast-"):
+    if mode.startswith("fast-") and mode not in GRAPH_MODES:
         precision = mode.split("-", 1)[1]
     rec = Reconstructor(gan, preset, deg, exact=exact, preview_every=0, precision=None if exact else precision,
-                        reference_work=mode == "reference")
+                        reference_work=mode == "reference", cuda_graphs=GRAPH_MODES.get(mode),
+                        search_batch=search_batch)
     _sync(dev)
     c0, w0 = time.process_time(), time.perf_counter()
     with PeakMemory(dev) as mem:
@@ -127,9 +131,10 @@ def run_once(gan, preset, deg, observed, mode: str = "fast", seed: int = 0, prec
     t = res.timings
     stage_ms = [1000 * s / n if n else 0.0 for s, n in zip(t["stage_s"], t["stage_iterations"])]
     fid = psnr(tensor01(deg(res.image.to(dev)).cpu()), tensor01(res.target))
-    return {"mode": mode, "search_s": t["search_s"], "stage_ms": stage_ms,
+    return {"mode": mode, "search_s": t["search_s"], "stage_ms": stage_ms, "cuda_graphs": t.get("cuda_graphs"),
             "optimise_s": t["optimise_s"], "total_s": wall, "cpu_s": cpu, "peak_mib": mem.peak_bytes / 2 ** 20,
-            "psnr_fit": fid, "result": res}
+            "psnr_fit": fid, "search_loss": res.search_loss,
+            "last_losses": res.history[-1] if res.history else None, "result": res}
 
 
 def time_manipulations(gan, result, repeats: int = 5) -> dict:
@@ -220,14 +225,14 @@ def _ratios(name, base, mode, ex, fa) -> dict:
 
 
 def run_benchmark(gan, preset_names, iters_scale=1.0, select_num=None, repeats=1, seed=0, manip=False,
-                  modes=("exact", "fast"), precision=None, log=print) -> dict:
+                  modes=("exact", "fast"), precision=None, search_batch=None, log=print) -> dict:
     rows = []
     last_fast = None
     # warm-up (allocator, oneDNN kernel creation, lazy imports) so the first timed mode is not penalised
     p0 = dataclasses.replace(presets.get(preset_names[0]).scaled(1e-9), select_num=2)
     _, deg0, obs0 = make_input(gan, p0.task, seed)
     for mode in modes:
-        run_once(gan, p0, deg0, obs0, mode, seed=seed, precision=precision)
+        run_once(gan, p0, deg0, obs0, mode, seed=seed, precision=precision, search_batch=search_batch)
     for name in preset_names:
         p = presets.get(name).scaled(iters_scale)
         if select_num is not None:
@@ -236,14 +241,15 @@ def run_benchmark(gan, preset_names, iters_scale=1.0, select_num=None, repeats=1
         for rep in range(repeats):
             order = list(modes) if rep % 2 == 0 else list(reversed(modes))
             for mode in order:
-                r = run_once(gan, p, deg, observed, mode, seed=seed, precision=precision)
+                r = run_once(gan, p, deg, observed, mode, seed=seed, precision=precision, search_batch=search_batch)
                 r["preset"] = p.name
                 if mode not in BASELINES:
                     last_fast = r["result"]
                 r.pop("result")
                 rows.append(r)
                 log(f"  {p.name:16s} {mode:5s} rep {rep + 1}: total {r['total_s']:.1f} s (cpu {r['cpu_s']:.1f} s), "
-                    f"search {r['search_s']:.2f} s, fit {r['psnr_fit']:.2f} dB")
+                    f"search {r['search_s']:.2f} s, fit {r['psnr_fit']:.2f} dB"
+                    + (f", CUDA graphs: {r['cuda_graphs']}" if r.get("cuda_graphs") not in (None, "off") else ""))
     out = {"rows": rows, "summary": summarize(rows)}
     if manip and last_fast is not None:
         out["manipulations"] = time_manipulations(gan, last_fast)

@@ -8,6 +8,7 @@ plus ``obj.postprocess(g_out, observed)`` for the task's final image.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -53,8 +54,19 @@ class Degradation:
 Identity = Degradation
 
 
+@functools.lru_cache(maxsize=None)
+def _constant(name: str, device: torch.device, dtype: torch.dtype, *args) -> torch.Tensor:
+    """Small constant tensors made once per device and dtype: no host-to-device copy inside an
+    iteration (which a recorded CUDA graph could not contain, and which costs a sync anyway)."""
+    if name == "gray":
+        return torch.tensor(GRAY_WEIGHTS, dtype=dtype, device=device)[None, :, None, None]
+    if name == "lanczos2":
+        return lanczos2_kernel(*args).to(device, dtype)
+    raise KeyError(name)
+
+
 def gray3(x: torch.Tensor) -> torch.Tensor:
-    w = torch.tensor(GRAY_WEIGHTS, dtype=x.dtype, device=x.device)[None, :, None, None]
+    w = _constant("gray", x.device, x.dtype)
     return (x * w).sum(1, keepdim=True).expand(-1, 3, -1, -1)
 
 
@@ -151,7 +163,7 @@ def lanczos2_kernel(factor: int) -> torch.Tensor:
 
 
 def lanczos_down(x: torch.Tensor, factor: int) -> torch.Tensor:
-    k = lanczos2_kernel(factor).to(x.device, x.dtype)
+    k = _constant("lanczos2", x.device, x.dtype, factor)
     pad = (k.shape[0] - factor) // 2
     xp = F.pad(x, (pad, pad, pad, pad), mode="replicate")
     w = k[None, None].expand(x.shape[1], 1, -1, -1)

@@ -32,10 +32,15 @@ from .fastpath import FastObjective, rank_candidates
 from .imaging import to_tensor
 from .losses import DGPLoss, feature_l1_per_sample
 from .presets import Preset
+from .stepgraph import StepGraph
 
 SEARCH_FEATURES = 3  # candidates are ranked by the last 3 D features (DGP.md section 5)
 RESCORE_TOP = 8      # fast search: the best few by the bf16 ranking are re-scored in fp32
 CUDA_SYNC_EVERY = 10  # fast path on CUDA: losses come back to the host every N iterations
+CUDA_GRAPHS = True  # fast path on CUDA: record each stage's iteration once, replay it (stepgraph.py)
+SEARCH_PIXELS = 10 * 256 * 256  # pixels per z-search batch: 10 candidates at 256 px, 40 at 128, 50 (cap) at 64
+GRAPH_WARMUP = 3  # ordinary iterations at a stage's start before recording (state, caches, cuDNN choice)
+LOSS_KEYS = ("total", "ftr", "mse", "nll")
 
 
 class Cancelled(Exception):
@@ -83,14 +88,20 @@ class ReconstructionResult:
 
 class Reconstructor:
     def __init__(self, gan: BigGAN, preset: Preset, degradation: Degradation | None = None,
-                 exact: bool = False, preview_every: int = 20, search_batch: int = 50,
-                 precision: str | None = None, sync_every: int | None = None, reference_work: bool = False):
+                 exact: bool = False, preview_every: int = 20, search_batch: int | None = None,
+                 precision: str | None = None, sync_every: int | None = None, reference_work: bool = False,
+                 cuda_graphs: bool | str | None = None):
         """``precision`` (fast path only): None = per device (runtime.fast_dtype), "fp32" or "bf16".
         ``sync_every``: fast path, how often losses are read back (None: 1 on CPU, 10 on CUDA);
         progress still gets every iteration's losses, in bursts, and every preview on time.
         ``reference_work`` (with ``exact``; for the benchmark): also redo what the authors' release
         redoes every iteration although its value cannot change -- D(x_hat) and D's spectral
-        norms -- so the result is the exact path's, bit for bit, in the release's time."""
+        norms -- so the result is the exact path's, bit for bit, in the release's time.
+        ``search_batch``: candidates per batch in the z search; None = by resolution
+        (``SEARCH_PIXELS``), so that the search never needs more memory than the optimisation:
+        on an H200, BigGAN-256's fast run peaked at 5.8 GiB with batches of 50 and 3.6 GiB with 10.
+        ``cuda_graphs`` (fast path on CUDA; ignored elsewhere): None = ``CUDA_GRAPHS``; "emulate"
+        runs the graph bookkeeping eagerly on any device (tests)."""
         if reference_work and not exact:
             raise ValueError("reference_work is a variant of the exact path: pass exact=True")
         if gan.D is None:
@@ -102,10 +113,12 @@ class Reconstructor:
         self.degradation = degradation if degradation is not None else Identity()
         self.exact = exact
         self.preview_every = preview_every
-        self.search_batch = search_batch
+        res = gan.resolution
+        self.search_batch = int(search_batch) if search_batch else max(1, min(50, SEARCH_PIXELS // (res * res)))
         self.precision = precision
         self.sync_every = sync_every
         self.reference_work = reference_work
+        self.cuda_graphs = cuda_graphs
         self._cancel = threading.Event()
         self.optimise_calls = 0
 
@@ -202,6 +215,32 @@ class Reconstructor:
             fast.set_trainable(ft)  # frozen layers' W/sigma computed once for this stage
         return ft
 
+    def _graph_mode(self, dev) -> str | None:
+        """"cuda", "emulate" or None (plain iterations)."""
+        if self.exact:
+            return None
+        if self.cuda_graphs == "emulate":
+            return "emulate"
+        on = CUDA_GRAPHS if self.cuda_graphs is None else bool(self.cuda_graphs)
+        return "cuda" if on and dev.type == "cuda" else None
+
+    @staticmethod
+    def _record(graph_step, zero_grad, graphs, side, timings):
+        """A StepGraph of this stage's iteration, or None (reason in timings) if recording fails."""
+        t = time.perf_counter()
+        rec = StepGraph(graph_step, zero_grad, emulate=graphs == "emulate", stream=side)
+        try:
+            rec.capture()
+        except Exception as e:  # noqa: BLE001 - any failure: the plain iteration stays correct
+            zero_grad()
+            if graphs == "cuda":
+                with contextlib.suppress(Exception):
+                    torch.cuda.synchronize()
+            timings["cuda_graphs"] = f"off after recording failed: {type(e).__name__}: {e}"
+            return None
+        timings["record_s"] = timings.get("record_s", 0.0) + time.perf_counter() - t
+        return rec
+
     # -- the run -------------------------------------------------------------------------
     def run(self, image, class_id: int | None = None, z_init=None, seed: int = 0, progress=None,
             should_stop=None, device=None) -> ReconstructionResult:
@@ -270,6 +309,10 @@ class Reconstructor:
             fast = FastObjective(G, D, target, self.degradation, self._dtype(dev), runtime.channels_last(dev))
             if dev.type in ("cpu", "cuda"):
                 adam["fused"] = True  # one kernel for every tensor instead of ~6 per tensor
+        graphs = self._graph_mode(dev)
+        if graphs == "cuda":
+            adam["capturable"] = True  # step counts on the device, so a recorded step can advance them
+        timings["cuda_graphs"] = graphs or "off"
         # the fast path optimises layout copies of some weights (fastpath.FastGenerator)
         self._opt_groups = [fast.G.optimised(g) for g in self._groups] if fast is not None else self._groups
         z_opt = torch.optim.Adam([z], lr=p.z_lrs[0], **adam)
@@ -282,6 +325,11 @@ class Reconstructor:
             elif dev.type == "cuda":
                 sync_every = CUDA_SYNC_EVERY
         history, step, total = [], 0, p.total_iterations
+
+        def zero_grad():
+            z_opt.zero_grad(set_to_none=True)
+            G_opt.zero_grad(set_to_none=True)
+
         pending = []  # iterations whose losses are still on the device
         cancelled = stopped = False
         norm_blocks: set[int] = set()
@@ -307,56 +355,83 @@ class Reconstructor:
                     stopped = True
             pending.clear()
 
+        side = None
+        if graphs == "cuda":  # ordinary and recorded iterations alike run on a side stream
+            side = torch.cuda.Stream(dev)
+            side.wait_stream(torch.cuda.current_stream(dev))
+        preview_clone = graphs is not None or dev.type != "cpu"  # a preview must outlive the next step
         t_opt = time.perf_counter()
-        for s in range(p.n_stages):
-            if stop():
-                cancelled = True
-                break
-            t_stage = time.perf_counter()
-            ft = self._set_stage(s, z_opt, G_opt, fast)
-            k, wD, wM = p.ftr_num[s], float(p.w_D_loss[s]), float(p.w_mse[s])
-            if p.use_in[s]:
-                blocks = [i for i in range(ft - 1)]
-                with torch.no_grad():
-                    G.switch_to_instance_norm(z, G.shared(y), blocks)
-                norm_blocks.update(blocks)
-            fixed_c = None if (p.update_embed or self.exact) else G.shared(y).detach()
-            n_it = int(p.iterations[s])
-            done_its = 0
-            for it in range(1, n_it + 1):
+        with (torch.cuda.stream(side) if side is not None else contextlib.nullcontext()):
+            for s in range(p.n_stages):
                 if stop():
                     cancelled = True
                     break
-                c = fixed_c if fixed_c is not None else G.shared(y)
-                if fast is not None:
-                    x, total_loss, parts = fast(z, c, k, wD, wM, p.w_nll)
+                t_stage = time.perf_counter()
+                ft = self._set_stage(s, z_opt, G_opt, fast)
+                k, wD, wM = p.ftr_num[s], float(p.w_D_loss[s]), float(p.w_mse[s])
+                if p.use_in[s]:
+                    blocks = [i for i in range(ft - 1)]
+                    with torch.no_grad():
+                        G.switch_to_instance_norm(z, G.shared(y), blocks)
+                    norm_blocks.update(blocks)
+                fixed_c = None if (p.update_embed or self.exact) else G.shared(y).detach()
+                n_it = int(p.iterations[s])
+                done_its = 0
+                recorded = None
+
+                def graph_step(k=k, wD=wD, wM=wM, fixed_c=fixed_c):
+                    """One whole iteration, as recorded: its losses stacked in LOSS_KEYS order."""
+                    c_ = fixed_c if fixed_c is not None else G.shared(y)
+                    x_, total_, parts_ = fast(z, c_, k, wD, wM, p.w_nll)
+                    total_.backward()
+                    z_opt.step()
+                    G_opt.step()
+                    return x_, torch.stack([parts_[key] for key in LOSS_KEYS])
+                for it in range(1, n_it + 1):
+                    if stop():
+                        cancelled = True
+                        break
+                    if graphs and recorded is None and it == GRAPH_WARMUP + 1 and n_it - it >= 1:
+                        recorded = self._record(graph_step, zero_grad, graphs, side, timings)
+                        if recorded is None:
+                            graphs = None  # recording failed (reason in timings): plain iterations
+                    if recorded is not None:
+                        x, losses = recorded.replay()
+                        parts = dict(zip(LOSS_KEYS, losses.clone().unbind()))
+                    else:
+                        c = fixed_c if fixed_c is not None else G.shared(y)
+                        if fast is not None:
+                            x, total_loss, parts = fast(z, c, k, wD, wM, p.w_nll)
+                        else:
+                            x = G(z, c)
+                            total_loss, parts = loss_fn(self.degradation(x), z, k, wD, wM, p.w_nll)
+                        zero_grad()
+                        total_loss.backward()
+                        z_opt.step()
+                        G_opt.step()
+                    step += 1
+                    done_its += 1
+                    preview = None
+                    if progress and self.preview_every and (it % self.preview_every == 0 or it == n_it):
+                        preview = x.detach().clone() if preview_clone else x.detach()
+                    pending.append((s, it, n_it, step, ft, parts, preview))
+                    if len(pending) >= sync_every or preview is not None or it == n_it:
+                        flush()
+                    if stopped:
+                        break
                 else:
-                    x = G(z, c)
-                    total_loss, parts = loss_fn(self.degradation(x), z, k, wD, wM, p.w_nll)
-                z_opt.zero_grad(set_to_none=True)
-                G_opt.zero_grad(set_to_none=True)
-                total_loss.backward()
-                z_opt.step()
-                G_opt.step()
-                step += 1
-                done_its += 1
-                preview = None
-                if progress and self.preview_every and (it % self.preview_every == 0 or it == n_it):
-                    preview = x.detach() if dev.type == "cpu" else x.detach().clone()
-                pending.append((s, it, n_it, step, ft, parts, preview))
-                if len(pending) >= sync_every or preview is not None or it == n_it:
-                    flush()
-                if stopped:
-                    break
-            else:
-                stages_done = s + 1
-            flush()
-            stage_s.append(time.perf_counter() - t_stage)
-            stage_its.append(done_its)
-            if cancelled or stopped:
-                if stopped:
                     stages_done = s + 1
-                break
+                flush()
+                if recorded is not None:
+                    recorded.release()
+                stage_s.append(time.perf_counter() - t_stage)
+                stage_its.append(done_its)
+                if cancelled or stopped:
+                    if stopped:
+                        stages_done = s + 1
+                    break
+        if side is not None:
+            torch.cuda.current_stream(dev).wait_stream(side)
         if fast is not None:
             fast.G.write_back()
         timings["optimise_s"] = time.perf_counter() - t_opt

@@ -3,7 +3,8 @@
 Nothing here runs on import.  Entry points (CLI, GUI, bench) call ``configure()`` once;
 the engine asks ``fast_dtype()`` / ``search_dtype()`` and wraps fast runs in ``fast_math()``.
 Environment overrides: ``DGP_STUDIO_THREADS`` (an integer), ``DGP_STUDIO_PRECISION``
-(``fp32`` or ``bf16``: the fast path's compute dtype).
+(``fp32`` or ``bf16``: the fast path's compute dtype), ``DGP_STUDIO_TF32_MATMUL`` and
+``DGP_STUDIO_CUDNN_BENCHMARK`` (``1``: opt-in CUDA math for measurements, see ``fast_math``).
 """
 from __future__ import annotations
 
@@ -107,17 +108,28 @@ def channels_last(device) -> bool:
     return torch.device(device).type in ("cpu", "cuda")
 
 
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 @contextlib.contextmanager
 def fast_math(device):
-    """TF32 matmuls/convolutions and cuDNN autotuning for the duration of a fast CUDA run;
-    the previous settings come back afterwards (exact runs keep PyTorch's defaults)."""
+    """CUDA settings of a fast run; the previous ones come back afterwards.
+
+    By default the fast path runs with PyTorch's defaults, as the exact path does (cuDNN
+    convolutions in TF32, matmuls in full fp32, no cuDNN autotuning).  Two extras were measured
+    on an H200 (docs/PERFORMANCE.md) and stay opt-in: DGP_STUDIO_TF32_MATMUL=1 (all fast runs
+    measured there had TF32 matmuls, and in 2 of 3 full colorization runs the fit stalled ~9 dB
+    below the exact path's; it is the one math setting in which they differed from the exact
+    runs, which reached their fit every time) and DGP_STUDIO_CUDNN_BENCHMARK=1 (autotuning:
+    ~5 % faster iterations, but its trial workspaces took a first run's peak memory to 40 GiB)."""
     if torch.device(device).type != "cuda":
         yield
         return
     saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark)
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
-    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = _env_flag("DGP_STUDIO_TF32_MATMUL")
+    torch.backends.cudnn.allow_tf32 = True  # PyTorch's default, also in exact runs
+    torch.backends.cudnn.benchmark = _env_flag("DGP_STUDIO_CUDNN_BENCHMARK")
     try:
         yield
     finally:
