@@ -111,3 +111,20 @@ def test_search_batch_follows_resolution_so_the_search_needs_no_more_memory_than
     runs = [Reconstructor(gan, p, Colorization(), exact=True, search_batch=b).run(img, class_id=1, seed=5)
             for b in (3, 12)]
     assert torch.equal(runs[0].z, runs[1].z) and abs(runs[0].search_loss - runs[1].search_loss) < 1e-6
+
+
+def test_cuda_math_switches_are_opt_in_and_restored(monkeypatch):
+    """fast_math leaves the CPU alone; the NHWC switch is read from the environment each time."""
+    from dgp_studio.core import runtime
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark)
+    with runtime.fast_math("cpu"):
+        assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark) == before
+    assert runtime.channels_last("cpu")
+    monkeypatch.setenv("DGP_STUDIO_CHANNELS_LAST", "0")
+    assert not runtime.channels_last("cpu")
+    gan = perturbed_gan()
+    p = replace(presets.get("colorization"), iterations=(2, 2, 2, 2, 2), select_num=4)
+    nchw = Reconstructor(gan, p, Colorization(), precision="fp32").run(gan.sample(1, seed=9), class_id=1)
+    monkeypatch.delenv("DGP_STUDIO_CHANNELS_LAST")
+    nhwc = Reconstructor(gan, p, Colorization(), precision="fp32").run(gan.sample(1, seed=9), class_id=1)
+    assert float((nchw.image - nhwc.image).abs().max()) < 1e-3  # same maths, another layout

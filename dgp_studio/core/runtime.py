@@ -4,7 +4,8 @@ Nothing here runs on import.  Entry points (CLI, GUI, bench) call ``configure()`
 the engine asks ``fast_dtype()`` / ``search_dtype()`` and wraps fast runs in ``fast_math()``.
 Environment overrides: ``DGP_STUDIO_THREADS`` (an integer), ``DGP_STUDIO_PRECISION``
 (``fp32`` or ``bf16``: the fast path's compute dtype), ``DGP_STUDIO_TF32_MATMUL`` and
-``DGP_STUDIO_CUDNN_BENCHMARK`` (``1``: opt-in CUDA math for measurements, see ``fast_math``).
+``DGP_STUDIO_CUDNN_BENCHMARK`` (``1``: opt-in CUDA math for measurements, see ``fast_math``),
+``DGP_STUDIO_CHANNELS_LAST`` (``0``: NCHW in the fast path).
 """
 from __future__ import annotations
 
@@ -104,7 +105,11 @@ def search_dtype(device) -> torch.dtype:
 
 
 def channels_last(device) -> bool:
-    """oneDNN (CPU) and cuDNN both prefer NHWC for these convolutions."""
+    """oneDNN (CPU) and cuDNN both prefer NHWC for these convolutions.
+    ``DGP_STUDIO_CHANNELS_LAST=0`` turns it off (to bisect a numerical difference on a GPU:
+    the exact path runs NCHW)."""
+    if os.environ.get("DGP_STUDIO_CHANNELS_LAST", "").strip() == "0":
+        return False
     return torch.device(device).type in ("cpu", "cuda")
 
 
