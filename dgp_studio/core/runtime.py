@@ -125,9 +125,9 @@ def fast_math(device):
     convolutions in TF32, matmuls in full fp32, no cuDNN autotuning).  Two extras were measured
     on an H200 (docs/PERFORMANCE.md) and stay opt-in: DGP_STUDIO_TF32_MATMUL=1 (all fast runs
     measured there had TF32 matmuls, and in 2 of 3 full colorization runs the fit stalled ~9 dB
-    below the exact path's; it is the one math setting in which they differed from the exact
-    runs, which reached their fit every time) and DGP_STUDIO_CUDNN_BENCHMARK=1 (autotuning:
-    ~5 % faster iterations, but its trial workspaces took a first run's peak memory to 40 GiB)."""
+    below the single exact run's; the cause is not established, and full-fp32 matmuls are the
+    exact path's setting at a small cost) and DGP_STUDIO_CUDNN_BENCHMARK=1 (autotuning: ~5 %
+    faster iterations, but its trial workspaces took a first run's peak memory to 40 GiB)."""
     if torch.device(device).type != "cuda":
         yield
         return
