@@ -14,7 +14,8 @@ EXAMPLES = """examples:
   dgp-studio bench --random 64x16 --iters-scale 0.1  a random model shaped like the prior, short schedule
   dgp-studio bench --device cuda --random 256x96     BigGAN-256 ch96 (random weights) on the GPU
   dgp-studio bench --preset colorization inpainting super-resolution --repeats 3 --manip
-  dgp-studio bench --modes exact,fast,reference      also against the release's per-iteration work"""
+  dgp-studio bench --modes exact,fast,reference      also against the release's per-iteration work
+  dgp-studio bench --device cuda --random 256x96 --modes fast-eager,fast-graph   CUDA graphs off / on"""
 
 
 def register(sub) -> None:
