@@ -9,7 +9,7 @@ from dataclasses import replace
 import torch
 
 from dgp_studio.core import presets
-from dgp_studio.core.degradations import Colorization, Inpainting, SuperResolution, _constant
+from dgp_studio.core.degradations import Colorization, Inpainting, SuperResolution, _gray_weights, _lanczos2_on
 from dgp_studio.core.reconstructor import GRAPH_WARMUP, Reconstructor
 from dgp_studio.core.stepgraph import StepGraph
 
@@ -86,11 +86,12 @@ def test_cuda_graphs_are_ignored_off_cuda_and_in_the_exact_path():
 def test_degradation_constants_are_made_once_per_device_and_dtype():
     """No host-to-device copy inside an iteration (a recording could not contain one)."""
     x = torch.rand(1, 3, 16, 16)
-    w = _constant("gray", x.device, x.dtype)
-    assert _constant("gray", x.device, x.dtype) is w
+    w = _gray_weights(x.device, x.dtype)
+    assert _gray_weights(x.device, x.dtype) is w
     assert torch.allclose(Colorization()(x)[:, 0], (x * w).sum(1))
-    assert _constant("gray", x.device, torch.float64).dtype == torch.float64
-    k = _constant("lanczos2", x.device, x.dtype, 4)
+    assert _gray_weights(x.device, torch.float64).dtype == torch.float64
+    k = _lanczos2_on(4, x.device, x.dtype)
+    assert _lanczos2_on(4, x.device, x.dtype) is k
     assert k.shape == (16, 16) and abs(float(k.sum()) - 1) < 1e-6
 
 

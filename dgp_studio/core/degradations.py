@@ -54,19 +54,15 @@ class Degradation:
 Identity = Degradation
 
 
+# The constants below are made once per device and dtype (lru_cache): no host-to-device copy
+# inside an iteration, which a recorded CUDA graph could not contain and which costs a sync anyway.
 @functools.lru_cache(maxsize=None)
-def _constant(name: str, device: torch.device, dtype: torch.dtype, *args) -> torch.Tensor:
-    """Small constant tensors made once per device and dtype: no host-to-device copy inside an
-    iteration (which a recorded CUDA graph could not contain, and which costs a sync anyway)."""
-    if name == "gray":
-        return torch.tensor(GRAY_WEIGHTS, dtype=dtype, device=device)[None, :, None, None]
-    if name == "lanczos2":
-        return lanczos2_kernel(*args).to(device, dtype)
-    raise KeyError(name)
+def _gray_weights(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    return torch.tensor(GRAY_WEIGHTS, dtype=dtype, device=device)[None, :, None, None]
 
 
 def gray3(x: torch.Tensor) -> torch.Tensor:
-    w = _constant("gray", x.device, x.dtype)
+    w = _gray_weights(x.device, x.dtype)
     return (x * w).sum(1, keepdim=True).expand(-1, 3, -1, -1)
 
 
@@ -162,8 +158,13 @@ def lanczos2_kernel(factor: int) -> torch.Tensor:
     return torch.tensor(k, dtype=torch.float32)
 
 
+@functools.lru_cache(maxsize=None)
+def _lanczos2_on(factor: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    return lanczos2_kernel(factor).to(device, dtype)
+
+
 def lanczos_down(x: torch.Tensor, factor: int) -> torch.Tensor:
-    k = _constant("lanczos2", x.device, x.dtype, factor)
+    k = _lanczos2_on(factor, x.device, x.dtype)
     pad = (k.shape[0] - factor) // 2
     xp = F.pad(x, (pad, pad, pad, pad), mode="replicate")
     w = k[None, None].expand(x.shape[1], 1, -1, -1)

@@ -379,36 +379,36 @@ class Reconstructor:
                 done_its = 0
                 recorded = None
 
-                def graph_step(k=k, wD=wD, wM=wM, fixed_c=fixed_c):
-                    """One whole iteration, as recorded: its losses stacked in LOSS_KEYS order."""
-                    c_ = fixed_c if fixed_c is not None else G.shared(y)
-                    x_, total_, parts_ = fast(z, c_, k, wD, wM, p.w_nll)
-                    total_.backward()
+                def iterate(k=k, wD=wD, wM=wM, fixed_c=fixed_c):
+                    """One iteration after zeroed gradients: loss, backward, both steps -> (x, parts)."""
+                    c = fixed_c if fixed_c is not None else G.shared(y)
+                    if fast is not None:
+                        x_, total_loss, parts_ = fast(z, c, k, wD, wM, p.w_nll)
+                    else:
+                        x_ = G(z, c)
+                        total_loss, parts_ = loss_fn(self.degradation(x_), z, k, wD, wM, p.w_nll)
+                    total_loss.backward()
                     z_opt.step()
                     G_opt.step()
+                    return x_, parts_
+
+                def recorded_step():  # what a recording holds: the losses stacked in LOSS_KEYS order
+                    x_, parts_ = iterate()
                     return x_, torch.stack([parts_[key] for key in LOSS_KEYS])
                 for it in range(1, n_it + 1):
                     if stop():
                         cancelled = True
                         break
                     if graphs and recorded is None and it == GRAPH_WARMUP + 1 and n_it - it >= 1:
-                        recorded = self._record(graph_step, zero_grad, graphs, side, timings)
+                        recorded = self._record(recorded_step, zero_grad, graphs, side, timings)
                         if recorded is None:
                             graphs = None  # recording failed (reason in timings): plain iterations
                     if recorded is not None:
                         x, losses = recorded.replay()
                         parts = dict(zip(LOSS_KEYS, losses.clone().unbind()))
                     else:
-                        c = fixed_c if fixed_c is not None else G.shared(y)
-                        if fast is not None:
-                            x, total_loss, parts = fast(z, c, k, wD, wM, p.w_nll)
-                        else:
-                            x = G(z, c)
-                            total_loss, parts = loss_fn(self.degradation(x), z, k, wD, wM, p.w_nll)
                         zero_grad()
-                        total_loss.backward()
-                        z_opt.step()
-                        G_opt.step()
+                        x, parts = iterate()
                     step += 1
                     done_its += 1
                     preview = None
