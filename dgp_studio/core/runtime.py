@@ -108,7 +108,7 @@ def channels_last(device) -> bool:
     """oneDNN (CPU) and cuDNN both prefer NHWC for these convolutions.
     ``DGP_STUDIO_CHANNELS_LAST=0`` turns it off (to bisect a numerical difference on a GPU:
     the exact path runs NCHW)."""
-    if os.environ.get("DGP_STUDIO_CHANNELS_LAST", "").strip() == "0":
+    if os.environ.get("DGP_STUDIO_CHANNELS_LAST", "").strip().lower() in ("0", "false", "no", "off"):
         return False
     return torch.device(device).type in ("cpu", "cuda")
 
