@@ -9,7 +9,7 @@ import torch
 from dgp_studio.core import presets, runtime
 from dgp_studio.core.biggan import build_biggan
 from dgp_studio.core.degradations import Colorization, Inpainting, SuperResolution
-from dgp_studio.core.fastpath import FastDiscriminator, FastGenerator, SNWeight, rank_candidates
+from dgp_studio.core.fastpath import FastDiscriminator, FastGenerator, rank_candidates, sn_weights
 from dgp_studio.core.losses import DGPLoss, feature_l1_per_sample
 from dgp_studio.core.metrics import psnr, tensor01
 from dgp_studio.core.reconstructor import Reconstructor
@@ -41,12 +41,12 @@ def test_sn_weight_matches_plain_autograd(make):
     w_ref = layer.sn_weight()  # the module's own expression, differentiated by autograd
     g = torch.randn_like(w_ref)
     (grad_ref,) = torch.autograd.grad((w_ref * g).sum(), layer.weight)
-    w = SNWeight.apply(layer.weight, layer.u0, layer.sn_eps, torch.float32, False)
+    (w,) = sn_weights([layer])
     (grad,) = torch.autograd.grad((w * g).sum(), layer.weight)
     assert torch.allclose(w, w_ref, rtol=1e-6, atol=1e-7)
     assert torch.allclose(grad, grad_ref, rtol=1e-5, atol=1e-7)
     # compute dtype and layout come out of the same node; the gradient goes back to fp32
-    wb = SNWeight.apply(layer.weight, layer.u0, layer.sn_eps, torch.bfloat16, True)
+    (wb,) = sn_weights([layer], dtypes=[torch.bfloat16], channels_last=[True])
     assert wb.dtype == torch.bfloat16 and wb.shape == w.shape
     if wb.dim() == 4:
         assert wb.is_contiguous(memory_format=torch.channels_last)
@@ -56,14 +56,59 @@ def test_sn_weight_matches_plain_autograd(make):
     assert float((gb - grad_ref).norm() / grad_ref.norm()) < 1e-2  # g itself arrives rounded to bf16
 
 
+def test_sn_weights_of_several_layers_in_one_node_equal_each_layers_own():
+    """One node for many layers (the fast path's default): same values and gradients as a node per
+    layer, each output in its own dtype / layout, and no gradient for an output left unused."""
+    torch.manual_seed(1)
+    layers = [SNConv2d(6, 5).eval(), SNConv2d(8, 4, 1, padding=0).eval(), SNLinear(9, 7).eval(), SNLinear(3, 2).eval()]
+    dtypes = [torch.bfloat16, torch.float32, torch.float32, torch.float32]
+    cl = [True, True, False, False]
+    gs = [torch.randn(m.weight.shape) for m in layers]
+    together = sn_weights(layers, dtypes=dtypes, channels_last=cl)
+    used = together[:3]  # the last layer's output is not used
+    grads = torch.autograd.grad(sum((w.float() * g).sum() for w, g in zip(used, gs)),
+                                [m.weight for m in layers], allow_unused=True)
+    assert grads[3] is None
+    for i, m in enumerate(layers[:3]):
+        (alone,) = sn_weights([m], dtypes=[dtypes[i]], channels_last=[cl[i]])
+        (ref,) = torch.autograd.grad((alone.float() * gs[i]).sum(), m.weight)
+        assert together[i].dtype == dtypes[i] and together[i].stride() == alone.stride()
+        assert torch.equal(together[i], alone)
+        assert torch.allclose(grads[i], ref, rtol=1e-6, atol=1e-7)
+        w_ref = m.sn_weight()  # and the module's own expression
+        assert torch.allclose(together[i].float(), w_ref, rtol=1e-2 if dtypes[i] == torch.bfloat16 else 1e-6,
+                              atol=1e-3 if dtypes[i] == torch.bfloat16 else 1e-7)
+
+
+def test_one_sn_node_run_matches_a_node_per_layer(monkeypatch):
+    """The run with every tuned layer's W/sigma in one node (the default) tunes the same way as
+    the run with a node per layer, layout copies included."""
+    gan = perturbed_gan()
+    p = replace(presets.get("colorization"), iterations=(3, 3, 3, 3, 3), select_num=4)
+    img = gan.sample(1, seed=9)
+
+    def run(flag):
+        monkeypatch.setenv("DGP_STUDIO_ONE_SN_NODE", flag)
+        return Reconstructor(gan, p, Colorization(), precision="fp32").run(img, class_id=1, seed=0)
+    a, b = run("1"), run("0")
+    base = gan.G.state_dict()
+    for k, v in base.items():
+        if k.endswith("weight") and k.startswith("blocks."):
+            d_ab = float((a.generator_state[k] - b.generator_state[k]).norm())
+            d_base = float((a.generator_state[k] - v).norm())
+            assert d_ab <= 0.05 * d_base + 1e-6, k
+    assert float((a.image - b.image).abs().mean()) < 1e-3
+
+
 def _set_groups(G, ft):
     G.requires_grad_(False)
     for i, m in enumerate(G.group_modules()):
         m.requires_grad_(i < ft)
 
 
+@pytest.mark.parametrize("one_sn_node", [False, True])
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_fast_networks_compute_the_modules_function(channels_last):
+def test_fast_networks_compute_the_modules_function(channels_last, one_sn_node):
     gan = perturbed_gan()
     G, D = gan.G, gan.D
     D.requires_grad_(False)
@@ -82,7 +127,7 @@ def test_fast_networks_compute_the_modules_function(channels_last):
         return {n: g for n, g in zip(names, torch.autograd.grad(loss, live, allow_unused=True)) if g is not None}
     grads_ref = grads_of(loss_ref)
 
-    fg = FastGenerator(G, torch.float32, channels_last)
+    fg = FastGenerator(G, torch.float32, channels_last, one_sn_node=one_sn_node)
     fg.set_trainable(ft)
     fd = FastDiscriminator(D, torch.float32, channels_last)
     x = fg(z, c)
