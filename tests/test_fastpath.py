@@ -80,9 +80,15 @@ def test_sn_weights_of_several_layers_in_one_node_equal_each_layers_own():
                               atol=1e-3 if dtypes[i] == torch.bfloat16 else 1e-7)
 
 
-def test_one_sn_node_run_matches_a_node_per_layer(monkeypatch):
-    """The run with every tuned layer's W/sigma in one node (the default) tunes the same way as
-    the run with a node per layer, layout copies included."""
+@pytest.mark.parametrize("max_numel", [None, 1000])
+def test_one_sn_node_run_matches_a_node_per_layer(monkeypatch, max_numel):
+    """The run with the tuned layers' W/sigma in one node (the default) tunes the same way as the
+    run with a node per layer, layout copies included; also when the bigger layers keep their own
+    nodes beside the shared one (max_numel 1000 splits the tiny model's layers)."""
+    if max_numel is not None:
+        monkeypatch.setattr(FastGenerator, "ONE_NODE_MAX_NUMEL", max_numel)
+        sizes = [m.weight.numel() for m in perturbed_gan().G.modules() if isinstance(m, (SNConv2d, SNLinear))]
+        assert min(sizes) < max_numel < max(sizes)
     gan = perturbed_gan()
     p = replace(presets.get("colorization"), iterations=(3, 3, 3, 3, 3), select_num=4)
     img = gan.sample(1, seed=9)

@@ -4,8 +4,9 @@
 ``Generator`` / ``Discriminator`` modules (so Adam updates the modules and their
 state dicts stay the single source of truth) but evaluate them differently:
 
-- spectral norm of every tuned layer through one autograd node (``SNWeights``) whose
-  backward is the closed form (g - <g, W/s> u v^T) / s instead of ~10 generic nodes per layer;
+- spectral norm of the tuned layers through one autograd node (``SNWeights``; the big
+  convolutions through one each) whose backward is the closed form (g - <g, W/s> u v^T) / s
+  instead of ~10 generic nodes per layer;
 - normalised weights of frozen layers (every D layer, the output layer, groups >= ft)
   computed once, already cast to the compute dtype and memory format;
 - a compute dtype (bf16 on CPUs with AMX / AVX512-BF16, where oneDNN's bf16
@@ -53,9 +54,9 @@ class SNWeights(torch.autograd.Function):
     the backward the division, a dot product and a rank-1 update); every normalisation is a
     0-d scalar kept aside (v = v_raw / a, u = t_raw / (a nc)) so that all of them run as a few
     list-wide ``_foreach`` ops on equally shaped 0-d tensors, which CUDA fuses into one kernel
-    each.  With every layer of a BigGAN-256 tuned, the per-layer vector arithmetic was a third of
-    a fast iteration's ~1,400 ops, and at batch 1 each op is a kernel the GPU must launch or
-    replay."""
+    each.  With every layer of a BigGAN-256 tuned, the per-layer vector arithmetic was a fifth to
+    a third of a fast iteration's ~1,400 ops, and at batch 1 each op is a kernel the GPU must
+    launch or replay."""
 
     @staticmethod
     def forward(ctx, specs, *weights):
@@ -182,6 +183,13 @@ class _FastNet:
 
 
 class FastGenerator(_FastNet):
+    # A shared node's backward runs once every gradient it needs has arrived, so each layer's
+    # gradient w.r.t. W/sigma waits there: fine for the many small layers (class-conditional BN
+    # linears, 1x1 convolutions: the op count), not for BigGAN-256's big convolutions (21 M
+    # weights each; all of them waiting would add ~0.3 GB to a GPU run's peak).  Layers from this
+    # size on keep a node of their own, made right before their convolution.
+    ONE_NODE_MAX_NUMEL = 1 << 20
+
     def __init__(self, G: Generator, dtype=torch.float32, channels_last=False, layout_copies=False,
                  one_sn_node=None):
         """``layout_copies`` (for a run that tunes G, with channels-last): see the module doc.
@@ -224,7 +232,7 @@ class FastGenerator(_FastNet):
         return w.permute(0, 3, 1, 2)
 
     def _prepare(self) -> None:
-        """W/sigma of every tuned layer for this call, in one autograd node."""
+        """W/sigma of the tuned layers below ONE_NODE_MAX_NUMEL for this call, in one autograd node."""
         if not (self._tuned and self.one_sn_node):
             return
         layers = [m for m, _ in self._tuned]
@@ -245,7 +253,7 @@ class FastGenerator(_FastNet):
             if i < ft:
                 self._live.update(id(x) for x in m.modules())
                 self._tuned += [(x, isinstance(x, SNLinear)) for x in m.modules()
-                                if isinstance(x, (SNLinear, SNConv2d))]
+                                if isinstance(x, (SNLinear, SNConv2d)) and x.weight.numel() < self.ONE_NODE_MAX_NUMEL]
 
     def _cbn(self, bn, x, cond):
         # (x - mean) * rsqrt(var + eps) * gain + bias as one scale/shift per (sample, channel)
