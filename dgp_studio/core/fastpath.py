@@ -292,7 +292,6 @@ class FastGenerator(_FastNet):
         return self._out_affine
 
     def __call__(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        G = self.G
         self._prepare()
         try:
             return self._forward(z, c)
