@@ -93,8 +93,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     dev = torch.device(args.device)
     runtime.configure(dev, args.threads)
-    gan = build_biggan(random_config(args.random), seed=0) if args.random else load_biggan()
-    gan.to(dev)
+    gan = build_biggan(random_config(args.random), device=dev, seed=0) if args.random else load_biggan(device=dev)
     ft = min(args.ft, gan.G.n_groups)
     dtype = runtime._DTYPES[args.precision] if args.precision else runtime.fast_dtype(dev)
     steps = {name: make_step(gan, ft, dtype, name == "one node", dev) for name in ("one node", "node per layer")}
