@@ -75,9 +75,11 @@ def test_sn_weights_of_several_layers_in_one_node_equal_each_layers_own():
         assert together[i].dtype == dtypes[i] and together[i].stride() == alone.stride()
         assert torch.equal(together[i], alone)
         assert torch.allclose(grads[i], ref, rtol=1e-6, atol=1e-7)
-        w_ref = m.sn_weight()  # and the module's own expression
+        w_ref = m.sn_weight()  # and the module's own expression, differentiated by autograd
         assert torch.allclose(together[i].float(), w_ref, rtol=1e-2 if dtypes[i] == torch.bfloat16 else 1e-6,
                               atol=1e-3 if dtypes[i] == torch.bfloat16 else 1e-7)
+        (g_ref,) = torch.autograd.grad((w_ref * gs[i]).sum(), m.weight)
+        assert float((grads[i] - g_ref).norm() / g_ref.norm()) < (1e-2 if dtypes[i] == torch.bfloat16 else 1e-5)
 
 
 @pytest.mark.parametrize("max_numel", [None, 1000])
