@@ -235,10 +235,7 @@ class FastGenerator(_FastNet):
         """W/sigma of the tuned layers below ONE_NODE_MAX_NUMEL for this call, in one autograd node."""
         if not (self._tuned and self.one_sn_node):
             return
-        layers = [m for m, _ in self._tuned]
-        weights = [self._copies[id(m)][1] if id(m) in self._copies else m.weight for m in layers]
-        dtypes = [torch.float32 if fp32 else self.dtype for _, fp32 in self._tuned]
-        cl = [self.channels_last and not fp32 and id(m) not in self._copies for m, fp32 in self._tuned]
+        layers, weights, dtypes, cl = self._node_args
         for (m, fp32), w in zip(self._tuned, sn_weights(layers, weights, dtypes, cl)):
             self._step[(id(m), fp32)] = self._copy_view(w) if id(m) in self._copies else w
 
@@ -254,6 +251,11 @@ class FastGenerator(_FastNet):
                 self._live.update(id(x) for x in m.modules())
                 self._tuned += [(x, isinstance(x, SNLinear)) for x in m.modules()
                                 if isinstance(x, (SNLinear, SNConv2d)) and x.weight.numel() < self.ONE_NODE_MAX_NUMEL]
+        # the shared node's arguments change only here (layout copies are fixed tensors)
+        self._node_args = ([m for m, _ in self._tuned],
+                           [self._copies[id(m)][1] if id(m) in self._copies else m.weight for m, _ in self._tuned],
+                           [torch.float32 if fp32 else self.dtype for _, fp32 in self._tuned],
+                           [self.channels_last and not fp32 and id(m) not in self._copies for m, fp32 in self._tuned])
 
     def _cbn(self, bn, x, cond):
         # (x - mean) * rsqrt(var + eps) * gain + bias as one scale/shift per (sample, channel)
@@ -405,10 +407,10 @@ def rank_candidates(G: Generator, D: Discriminator, degradation, target, zs, ys,
         loss = 0
         for f, t in zip(feats[-k:], tf[-k:]):
             loss = loss + (f - t).abs().flatten(1).mean(1, dtype=torch.float32)
-        out.append(loss.cpu())
+        out.append(loss)  # kept on the device: one host copy at the end, not a sync per batch
         if on_batch is not None:
             on_batch(min(a + batch, n), n)
-    return torch.cat(out) if out else torch.zeros(0)
+    return torch.cat(out).cpu() if out else torch.zeros(0)
 
 
 class FrozenRender(torch.nn.Module):

@@ -5,7 +5,8 @@ the engine asks ``fast_dtype()`` / ``search_dtype()`` and wraps fast runs in ``f
 Environment overrides: ``DGP_STUDIO_THREADS`` (an integer), ``DGP_STUDIO_PRECISION``
 (``fp32`` or ``bf16``: the fast path's compute dtype), ``DGP_STUDIO_TF32_MATMUL`` and
 ``DGP_STUDIO_CUDNN_BENCHMARK`` (``1``: opt-in CUDA math for measurements, see ``fast_math``),
-``DGP_STUDIO_CHANNELS_LAST`` (``0``: NCHW in the fast path).
+``DGP_STUDIO_CHANNELS_LAST`` (``0``: NCHW in the fast path), ``DGP_STUDIO_ONE_SN_NODE``
+(``0``: a spectral-norm node per layer, see ``one_sn_node``).
 """
 from __future__ import annotations
 
@@ -108,13 +109,17 @@ def channels_last(device) -> bool:
     """oneDNN (CPU) and cuDNN both prefer NHWC for these convolutions.
     ``DGP_STUDIO_CHANNELS_LAST=0`` turns it off (to bisect a numerical difference on a GPU:
     the exact path runs NCHW)."""
-    if os.environ.get("DGP_STUDIO_CHANNELS_LAST", "").strip().lower() in ("0", "false", "no", "off"):
+    if _env_off("DGP_STUDIO_CHANNELS_LAST"):
         return False
     return torch.device(device).type in ("cpu", "cuda")
 
 
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _env_off(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("0", "false", "no", "off")
 
 
 def one_sn_node() -> bool:
@@ -124,7 +129,7 @@ def one_sn_node() -> bool:
     BigGAN-256 iteration goes from 1,402 to 1,111 ops; on the CPU it measured as fast as the
     earlier node-per-layer code (docs/PERFORMANCE.md).
     ``DGP_STUDIO_ONE_SN_NODE=0`` makes one node per layer instead (the GPU A/B check)."""
-    return os.environ.get("DGP_STUDIO_ONE_SN_NODE", "").strip().lower() not in ("0", "false", "no", "off")
+    return not _env_off("DGP_STUDIO_ONE_SN_NODE")
 
 
 @contextlib.contextmanager
