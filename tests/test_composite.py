@@ -8,6 +8,7 @@ from PIL import Image
 
 from dgp_studio.core import composite as cp
 from dgp_studio.core.biggan import build_biggan
+from dgp_studio.core.degradations import lanczos_down
 from dgp_studio.core.imaging import to_pil
 from dgp_studio.core.intake import open_image
 from dgp_studio.core.restore import RestoreError, RestoreSettings, restore
@@ -153,6 +154,24 @@ def test_inpaint_composite_blends_only_within_feather():
     assert (np.diff(row) < 0).all()  # the seam ramps down monotonically
 
 
+def test_inpaint_composite_fill_meets_the_photo_without_a_step():
+    """The model paints the right picture 60 levels too bright: the composite's seamless fill
+    (seam.py) takes the step out, so the hole matches the photo around it."""
+    yy, xx = np.mgrid[0:64, 0:64]
+    rgb = np.stack([60 + 2 * xx, 80 + yy, 140 + xx - yy // 2], -1).astype(np.uint8)  # a smooth photo
+    hole = np.zeros((64, 64), bool)
+    hole[20:44, 18:46] = True
+    region = cp.Region(0, 0, 64, 64)
+    model_in = torch.from_numpy(rgb.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
+    known = torch.from_numpy((~hole).astype(np.float32))
+    g = (model_in + 60 / 127.5).clamp(-1, 1)
+    plain = cp.inpaint_composite(rgb, hole, g, region, feather=0).astype(int)
+    fixed = cp.inpaint_composite(rgb, hole, g, region, feather=0, model_input=model_in, known=known).astype(int)
+    assert np.abs(plain[hole] - rgb[hole]).mean() > 50
+    assert np.abs(fixed[hole] - rgb[hole].astype(int)).max() <= 1
+    assert np.array_equal(fixed[~hole], rgb[~hole])
+
+
 def test_inpaint_region_choice(gan):
     a, hole = photo_with_damage((0, 0, 0))
     img = open_image(Image.fromarray(a))
@@ -180,7 +199,12 @@ def test_super_resolution_sizes(gan):
     exact = open_image(Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)))
     out = restore(gan, exact, RestoreSettings("sr", scale=2, **FAST))
     assert np.array_equal(np.asarray(out.model_input), exact.array())   # went straight in
-    assert np.array_equal(np.asarray(out.image), np.asarray(to_pil(out.result.image)))
+    assert np.array_equal(np.asarray(out.image), np.asarray(to_pil(out.result.final)))
+    # the result is the back-projected one: shrunk as the photo was, it gives back the input
+    down = lanczos_down(out.result.final, 2)
+    raw_down = lanczos_down(out.result.image, 2)
+    inp = torch.from_numpy(exact.array().astype(np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
+    assert (down - inp).abs().mean() < 0.25 * (raw_down - inp).abs().mean()
 
 
 def test_regions_and_masks():

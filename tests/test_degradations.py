@@ -133,3 +133,26 @@ def test_metrics_hand_made():
     c = a.copy()
     c[4:] = 255  # differs only outside the mask
     assert psnr(a, c, mask=m) == float("inf")
+
+
+def test_super_resolution_final_gives_back_the_low_resolution_input():
+    """Back-projection: the final image, shrunk the way the photo was, is the input again; the
+    generator's own image was far from it; whatever the input cannot see is left alone."""
+    yy, xx = torch.meshgrid(torch.arange(64.), torch.arange(64.), indexing="ij")
+    clean = (0.6 * torch.sin(xx / 5 + torch.cos(yy / 7)) * torch.cos(yy / 11)).expand(1, 3, 64, 64).clone()
+    clean[:, 1] *= -0.5
+    g_out = 0.3 * torch.cos(xx / 3 - yy / 8).expand(1, 3, 64, 64)  # some other picture
+    for f in (2, 4, 8):
+        deg = SuperResolution(f)
+        lr = deg.simulate(clean)
+        assert (lanczos_down(g_out, f) - lr).abs().max() > 0.25
+        final = deg.postprocess(g_out, lr)
+        assert final.shape == g_out.shape
+        assert (lanczos_down(final, f) - lr).abs().max() < 1 / 255
+        # the same when the user's observation is the blurred full-size photo
+        full = deg.postprocess(g_out, clean)
+        assert (lanczos_down(full, f) - lr).abs().max() < 1 / 255
+        # a consistent image is left as it is
+        assert torch.allclose(deg.postprocess(clean, lr), clean, atol=2e-3)
+    # an observation of another size is not the generator's input: nothing to project onto
+    assert torch.equal(SuperResolution(4).postprocess(g_out, torch.zeros(1, 3, 10, 10)), g_out)

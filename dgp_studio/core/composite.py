@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .color import lab_to_rgb, lab_to_rgb_linear, recombine_lightness, rgb_to_lab
+from .seam import seamless_fill
 
 CHUNK_PIXELS = 1 << 20  # colour conversions run on row bands of about this many pixels
 # Gaussian sigma, in model pixels, applied to the model's a/b before upsampling.  Colour is
@@ -333,19 +334,6 @@ def _gauss_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
-def seam_offset(g_out: torch.Tensor, model_input: torch.Tensor, known: torch.Tensor,
-                sigma: float | None = None) -> torch.Tensor:
-    """A smooth colour offset that makes the generated fill meet the known pixels around it
-    (normalised convolution of their difference), added to the fill before compositing."""
-    res = g_out.shape[-1]
-    sigma = sigma or max(1.0, res / 16)
-    k = known.float().reshape(1, 1, *known.shape[-2:])
-    diff = (model_input - g_out) * k
-    num, den = _gauss_blur(diff, sigma), _gauss_blur(k, sigma)
-    off = num / den.clamp_min(1e-3)
-    return off * (den > 1e-3).float()
-
-
 def inpaint_feather(region: Region, res: int) -> int:
     """Default seam width outside the hole: half a model pixel (the fill's own blur scale),
     2 to 16 px, so a thin scratch does not drag a wide band of known pixels with it."""
@@ -357,14 +345,14 @@ def inpaint_composite(rgb: np.ndarray, hole: np.ndarray, g_out: torch.Tensor, re
                       known: torch.Tensor | None = None) -> np.ndarray:
     """Write the model's fill into the photo: pixels outside hole (+ ``feather`` px) and
     outside ``region`` stay bit-identical.  With ``model_input``/``known`` (what the model saw,
-    at its resolution), a smooth seam offset matches the fill's colours to the surroundings."""
+    at its resolution), the fill is first made to meet the known pixels without a step (seam.py)."""
     H, W = rgb.shape[:2]
     out = rgb.copy()
     ys, xs = region.slices()
     f = feather if feather is not None else inpaint_feather(region, g_out.shape[-1])
     fill = g_out.detach().cpu().float().clamp(-1, 1)
     if model_input is not None and known is not None:
-        fill = (fill + seam_offset(fill, model_input.detach().cpu().float(), known.cpu())).clamp(-1, 1)
+        fill = seamless_fill(fill, model_input.detach().cpu().float(), known.cpu())
     hole_r = np.asarray(hole[ys, xs])
     bb = mask_bbox(hole_r)
     if bb is None:

@@ -242,7 +242,7 @@ def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progr
         region_result = to_pil(result.final)
     else:
         size = (region.width * f, region.height * f)
-        src = result.final if task == "hybrid" else result.image
+        src = result.final  # the task's own finish (super-resolution: consistent with the input)
         out = cp.resize_result(src, size)
         region_result = to_pil(src)
         if alpha is not None:

@@ -1,5 +1,6 @@
 """Checks behind the model card's x4 super-resolution note: can DGP's SR result beat bicubic with
-(a) back-projection onto the low-resolution input, (b) averaging jittered renders of the tuned
+(a) back-projection onto the low-resolution input (SuperResolution.postprocess, which the engine's
+final image has had since the seventh session; "dgp" below is the generator's raw image), (b) averaging jittered renders of the tuned
 generator (a cheap posterior-mean estimate), or (c, ``--weights``) a more MSE-biased loss?
 
     python docs/results/sr4_checks.py HELDOUT [--iters-scale 0.25] [--weights]
@@ -16,25 +17,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 from dataclasses import replace  # noqa: E402
 
 from dgp_studio.core import presets  # noqa: E402
 from dgp_studio.core.checkpoint import load_biggan  # noqa: E402
-from dgp_studio.core.degradations import SuperResolution, lanczos_down  # noqa: E402
+from dgp_studio.core.degradations import SuperResolution  # noqa: E402
 from dgp_studio.core.evaluation.baselines import bicubic_upsample  # noqa: E402
 from dgp_studio.core.evaluation.images import load_images  # noqa: E402
 from dgp_studio.core.manipulate import Renderer  # noqa: E402
 from dgp_studio.core.metrics import psnr, tensor01  # noqa: E402
 from dgp_studio.core.reconstructor import Reconstructor  # noqa: E402
-
-
-def back_project(x, lr, steps=10):
-    """Iterative back-projection: push x towards lanczos_down(x) == lr (bicubic residual upsampling)."""
-    for _ in range(steps):
-        x = x + F.interpolate(lr - lanczos_down(x, 4), size=x.shape[-2:], mode="bicubic", align_corners=False)
-    return x.clamp(-1, 1)
 
 
 def main(argv=None) -> int:
@@ -58,14 +51,15 @@ def main(argv=None) -> int:
 
         def score(x):
             return psnr(tensor01(x), tensor01(clean))
-        row = {"bicubic": score(bicubic_upsample(lr, gan.resolution)), "dgp": score(res.image),
-               "dgp+bp": score(back_project(res.image, lr))}
+        bic = bicubic_upsample(lr, gan.resolution)
+        row = {"bicubic": score(bic), "bicubic+bp": score(deg.postprocess(bic, lr)), "dgp": score(res.image),
+               "dgp+bp": score(deg.postprocess(res.image, lr))}
         for s in (0.1, 0.3, 0.5):
             zs = res.z + s * torch.randn(32, res.z.shape[1], generator=torch.Generator().manual_seed(1))
             with torch.no_grad():
                 avg = renderer.render(res.generator_state, zs, res.class_embedding.expand(32, -1),
                                       res.norm_blocks).mean(0, keepdim=True)
-            row[f"avg32@{s}+bp"] = score(back_project(avg, lr))
+            row[f"avg32@{s}+bp"] = score(deg.postprocess(avg, lr))
         rows.append(row)
         print(im.name, "  ".join(f"{k} {v:.2f}" for k, v in row.items()), flush=True)
     print("mean", "  ".join(f"{k} {sum(r[k] for r in rows) / len(rows):.2f}" for k in rows[0]))

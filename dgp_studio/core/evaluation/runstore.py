@@ -27,7 +27,9 @@ def model_fingerprint(gan) -> str:
     return h.hexdigest()
 
 
-FORMAT_VERSION = 1  # bump when a stored run's meaning changes; old runs are then recomputed
+FORMAT_VERSION = 2  # bump when a stored run's meaning changes; old runs are then recomputed
+# 2: an inpainting run's final image has the seamless fill (seam.py), a super-resolution run's
+#    is back-projected onto the low-resolution input
 
 
 def _engine_version() -> str:
