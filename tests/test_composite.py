@@ -8,6 +8,7 @@ from PIL import Image
 
 from dgp_studio.core import composite as cp
 from dgp_studio.core.biggan import build_biggan
+from dgp_studio.core.classes import class_names
 from dgp_studio.core.degradations import lanczos_down
 from dgp_studio.core.imaging import to_pil
 from dgp_studio.core.intake import open_image
@@ -93,6 +94,18 @@ def test_3000x2000_colorization_keeps_size_and_lightness(gan, tmp_path):
     small_c = chroma(np.asarray(Image.fromarray(res).resize((32, 32), Image.BOX)))
     assert small_c.mean() > 3
     assert np.corrcoef(model_c.ravel(), small_c.ravel())[0, 1] > 0.5
+
+
+def test_colorize_names_the_searched_class_and_how_to_change_it(gan):
+    rng = np.random.default_rng(7)
+    gray = np.repeat(rng.integers(0, 255, (40, 40, 1), dtype=np.uint8), 3, axis=2)
+    img = open_image(Image.fromarray(gray))
+    out = restore(gan, img, RestoreSettings("colorize", **FAST))
+    names = class_names(gan.config)
+    said = [n for n in out.notes if "the search picked" in n]
+    assert len(said) == 1 and f"'{names[out.result.class_id]}'" in said[0] and "--class" in said[0]
+    given = restore(gan, img, RestoreSettings("colorize", class_spec=1, **FAST))
+    assert given.result.class_id == 1 and not any("the search picked" in n for n in given.notes)
 
 
 def test_colorize_square_region_leaves_the_rest_untouched(gan):
