@@ -1,5 +1,7 @@
 """Region -> model -> full image: edge-aware chroma upsampling, exact lightness, inpainting that
 touches only the (feathered) hole, super-resolution sizes."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ from PIL import Image
 from dgp_studio.core import composite as cp
 from dgp_studio.core.biggan import build_biggan
 from dgp_studio.core.classes import class_names
-from dgp_studio.core.degradations import lanczos_down
+from dgp_studio.core.degradations import Inpainting, lanczos_down
 from dgp_studio.core.imaging import to_pil
 from dgp_studio.core.intake import open_image
 from dgp_studio.core.restore import RestoreError, RestoreSettings, restore
@@ -168,8 +170,9 @@ def test_inpaint_composite_blends_only_within_feather():
 
 
 def test_inpaint_composite_fill_meets_the_photo_without_a_step():
-    """The model paints the right picture 60 levels too bright: the composite's seamless fill
-    (seam.py) takes the step out, so the hole matches the photo around it."""
+    """The model paints the right picture 60 levels too bright: the task's finished image
+    (Inpainting.postprocess, seam.py) takes the step out, and the editor's composite writes that
+    one back, for a hole painted at the photo's size as well as at the model's."""
     yy, xx = np.mgrid[0:64, 0:64]
     rgb = np.stack([60 + 2 * xx, 80 + yy, 140 + xx - yy // 2], -1).astype(np.uint8)  # a smooth photo
     hole = np.zeros((64, 64), bool)
@@ -178,11 +181,14 @@ def test_inpaint_composite_fill_meets_the_photo_without_a_step():
     model_in = torch.from_numpy(rgb.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
     known = torch.from_numpy((~hole).astype(np.float32))
     g = (model_in + 60 / 127.5).clamp(-1, 1)
+    result = SimpleNamespace(image=g, final=Inpainting(known).postprocess(g, model_in))
     plain = cp.inpaint_composite(rgb, hole, g, region, feather=0).astype(int)
-    fixed = cp.inpaint_composite(rgb, hole, g, region, feather=0, model_input=model_in, known=known).astype(int)
     assert np.abs(plain[hole] - rgb[hole]).mean() > 50
-    assert np.abs(fixed[hole] - rgb[hole].astype(int)).max() <= 1
-    assert np.array_equal(fixed[~hole], rgb[~hole])
+    for painted in (hole, hole[::2, ::2]):  # at the photo's size; at the model's (here 32 px)
+        fixed = np.asarray(cp.composite_result(Image.fromarray(rgb), result, region, "inpainting",
+                                               hole=painted, feather=0)).astype(int)
+        assert np.abs(fixed[hole] - rgb[hole].astype(int)).max() <= 1
+        assert np.array_equal(fixed[~hole], rgb[~hole])
 
 
 def test_inpaint_region_choice(gan):

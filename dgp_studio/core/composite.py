@@ -20,7 +20,6 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .color import lab_to_rgb, lab_to_rgb_linear, recombine_lightness, rgb_to_lab
-from .seam import seamless_fill
 
 CHUNK_PIXELS = 1 << 20  # colour conversions run on row bands of about this many pixels
 # Gaussian sigma, in model pixels, applied to the model's a/b before upsampling.  Colour is
@@ -341,18 +340,15 @@ def inpaint_feather(region: Region, res: int) -> int:
 
 
 def inpaint_composite(rgb: np.ndarray, hole: np.ndarray, g_out: torch.Tensor, region: Region,
-                      feather: int | None = None, model_input: torch.Tensor | None = None,
-                      known: torch.Tensor | None = None) -> np.ndarray:
+                      feather: int | None = None) -> np.ndarray:
     """Write the model's fill into the photo: pixels outside hole (+ ``feather`` px) and
-    outside ``region`` stay bit-identical.  With ``model_input``/``known`` (what the model saw,
-    at its resolution), the fill is first made to meet the known pixels without a step (seam.py)."""
+    outside ``region`` stay bit-identical.  ``g_out`` is the task's finished image
+    (``result.final``: its fill already meets the known pixels without a step, seam.py)."""
     H, W = rgb.shape[:2]
     out = rgb.copy()
     ys, xs = region.slices()
     f = feather if feather is not None else inpaint_feather(region, g_out.shape[-1])
     fill = g_out.detach().cpu().float().clamp(-1, 1)
-    if model_input is not None and known is not None:
-        fill = seamless_fill(fill, model_input.detach().cpu().float(), known.cpu())
     hole_r = np.asarray(hole[ys, xs])
     bb = mask_bbox(hole_r)
     if bb is None:
@@ -407,16 +403,11 @@ def composite_result(image: Image.Image, result, box, task: str, hole=None, feat
         return Image.fromarray(colorize_composite(rgb, result.image, region, feather, chroma_sigma=chroma_sigma))
     if t.startswith("inpaint") and hole is not None:
         hole = np.asarray(hole).astype(bool)
-        res = result.image.shape[-1]
-        known = None
         if hole.shape == rgb.shape[:2]:
             full = hole
         else:  # a hole drawn at the model's resolution: spread it over the region
-            known = torch.from_numpy(np.array(~hole, dtype=np.float32))
             up = Image.fromarray(hole.astype(np.uint8) * 255).resize((region.width, region.height), Image.NEAREST)
             full = np.zeros(rgb.shape[:2], dtype=bool)
             full[region.slices()] = np.asarray(up) > 127
-        obs = result.observed if (known is not None and result.observed.shape[-1] == res) else None
-        return Image.fromarray(inpaint_composite(rgb, full, result.image, region, feather,
-                                                 model_input=obs, known=known if obs is not None else None))
+        return Image.fromarray(inpaint_composite(rgb, full, result.final, region, feather))
     return None

@@ -23,7 +23,7 @@ from . import composite as cp
 from . import presets as presets_mod
 from .classes import resolve_class
 from .degradations import Inpainting, SuperResolution, make_degradation
-from .imaging import to_pil, to_tensor
+from .imaging import to_pil
 from .intake import IntakeImage
 from .reconstructor import ReconstructionResult, Reconstructor
 
@@ -242,9 +242,7 @@ def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progr
         out = Image.fromarray(cp.colorize_composite(rgb, result.image, region, settings.feather, chroma_sigma=sigma))
         region_result = to_pil(result.final)
     elif task == "inpaint":
-        obs = to_tensor(model_in)
-        out = Image.fromarray(cp.inpaint_composite(rgb, hole, result.image, region, settings.feather,
-                                                   model_input=obs, known=known))
+        out = Image.fromarray(cp.inpaint_composite(rgb, hole, result.final, region, settings.feather))
         region_result = to_pil(result.final)
     else:
         size = (region.width * f, region.height * f)
