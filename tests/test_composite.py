@@ -296,3 +296,25 @@ def test_restore_settings_check_chroma_smooth():
     assert RestoreSettings("colorize", chroma_smooth=0).chroma_smooth == 0
     with pytest.raises(RestoreError, match="chroma-smooth"):
         RestoreSettings("colorize", chroma_smooth=-1)
+
+
+def test_restore_hybrid_keeps_the_photo_lightness_where_it_was_seen(gan):
+    """restore --task hybrid (colorization + x2 SR + a hole): the output is the finished image, whose
+    lightness, shrunk as the photo was, gives back the gray input away from the hole."""
+    yy, xx = np.mgrid[0:16, 0:16]
+    gray = (128 + 90 * np.sin(xx / 3.0) * np.cos(yy / 4.0)).astype(np.uint8)
+    img = open_image(Image.fromarray(np.stack([gray] * 3, -1)))
+    hole = np.zeros((16, 16), bool)
+    hole[6:10, 6:10] = True
+    out = restore(gan, img, RestoreSettings("hybrid", scale=2, **FAST), mask=hole)
+    assert out.image.size == (32, 32)
+    assert np.array_equal(np.asarray(out.image), np.asarray(to_pil(out.result.final)))
+    light = lambda t: (t * torch.tensor([0.2989, 0.5870, 0.1140])[None, :, None, None]).sum(1, keepdim=True)  # noqa: E731
+    inp = torch.from_numpy(gray.astype(np.float32) / 127.5 - 1)[None, None]
+    big_hole = torch.zeros(1, 1, 32, 32)
+    big_hole[..., 12:20, 12:20] = 1
+    seen = 1 - F.max_pool2d(F.pad(big_hole, (3, 3, 3, 3), mode="replicate"), 8, stride=2)  # Lanczos-2 x2 footprint
+    assert 0 < seen.sum() < 256
+    miss = ((lanczos_down(light(out.result.final), 2) - inp) * seen).abs()
+    raw = ((lanczos_down(light(out.result.image), 2) - inp) * seen).abs()
+    assert miss.max() < 2 / 255 and raw.max() > 10 * miss.max()

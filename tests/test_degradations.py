@@ -8,7 +8,7 @@ import torch
 
 from dgp_studio.core import presets
 from dgp_studio.core.color import lab_to_rgb, recombine_lightness, rgb_to_lab
-from dgp_studio.core.degradations import (Colorization, Inpainting, SuperResolution, lanczos2_kernel, lanczos_down,
+from dgp_studio.core.degradations import (Colorization, Inpainting, SuperResolution, gray3, lanczos2_kernel, lanczos_down,
                                           make_degradation)
 from dgp_studio.core.metrics import mse, psnr, ssim
 
@@ -156,3 +156,54 @@ def test_super_resolution_final_gives_back_the_low_resolution_input():
         assert torch.allclose(deg.postprocess(clean, lr), clean, atol=2e-3)
     # an observation of another size is not the generator's input: nothing to project onto
     assert torch.equal(SuperResolution(4).postprocess(g_out, torch.zeros(1, 3, 10, 10)), g_out)
+
+
+def test_hybrid_final_keeps_what_was_observed():
+    """Hybrid (colorization + x2 SR, with and without a hole): the final image's lightness, shrunk
+    the way the photo was, is the gray low-resolution input wherever that input did not see the
+    hole; the correction is the same for R, G and B (the colours stay the generator's); the hole's
+    fill meets the known pixels without a step."""
+    yy, xx = torch.meshgrid(torch.arange(64.), torch.arange(64.), indexing="ij")
+    clean = torch.stack([0.5 * torch.sin(xx / 6 + yy / 9), 0.4 * torch.cos(yy / 7) - 0.1,
+                         0.3 * torch.sin(xx / 4) * torch.cos(yy / 10)])[None]
+    g_out = torch.stack([0.2 * torch.cos(xx / 3 - yy / 8), 0.1 + 0.0 * xx, -0.2 + 0.1 * torch.sin(yy / 5)])[None]
+    light = lambda x: gray3(x)[:, :1]  # noqa: E731
+    for with_hole in (False, True):
+        known = torch.ones(64, 64)
+        known[22:40, 18:44] = 0
+        deg = make_degradation("hybrid", mask=known if with_hole else None, scale=2,
+                               hybrid_parts=("colorization", "sr", "inpainting") if with_hole else ("colorization", "sr"))
+        lr = deg.simulate(clean)                        # what the user has: a small gray photo
+        assert lr.shape[-1] == 32 and torch.equal(lr[:, 0], lr[:, 2])
+        final = deg.postprocess(g_out, lr)
+        sr = SuperResolution(2)
+        seen = torch.ones(1, 1, 32, 32) if not with_hole else 1 - sr.footprint_hit(1 - known[None, None])
+        if with_hole:  # the hole's footprint by hand: rows/cols within 3 px (pad) + 8 px (kernel) of it
+            ys = [i for i in range(32) if not (2 * i - 3 + 7 < 22 or 2 * i - 3 > 39)]
+            xs = [j for j in range(32) if not (2 * j - 3 + 7 < 18 or 2 * j - 3 > 43)]
+            hand = torch.ones(32, 32)
+            hand[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1] = 0
+            assert torch.equal(seen[0, 0], hand)
+        miss_before = ((lanczos_down(light(g_out), 2) - light(lr)) * seen).abs().max()
+        miss_after = ((lanczos_down(light(final), 2) - light(lr)) * seen).abs().max()
+        assert miss_before > 0.2 and miss_after < 1 / 255
+        # same correction in every channel where nothing was clamped: a/b come from the generator
+        delta = final - g_out
+        ok = (final.abs() < 0.999).all(1)
+        assert (delta[:, 0] - delta[:, 1])[ok].abs().max() < 1e-5
+        assert (delta[:, 1] - delta[:, 2])[ok].abs().max() < 1e-5
+        if with_hole:
+            hole = known < 0.5
+            bp = SuperResolution(2).back_project(g_out, lr, gray=True, hole=(1 - known)[None, None])
+            assert torch.equal(final[..., ~hole], bp[..., ~hole])   # known pixels: back-projected
+            # the fill is the generator's, shifted smoothly: across the rim the final image steps
+            # no more than the generator's own image does
+            rim_step = (final[..., 22, 18:44] - final[..., 21, 18:44]).abs().mean()
+            g_step = (g_out[..., 22, 18:44] - g_out[..., 21, 18:44]).abs().mean()
+            assert rim_step < g_step + 0.01
+            inner = (final - g_out)[..., 24:38, 20:42]       # ... and smoothly: the shift is harmonic
+            lap = 4 * inner[..., 1:-1, 1:-1] - inner[..., :-2, 1:-1] - inner[..., 2:, 1:-1] \
+                - inner[..., 1:-1, :-2] - inner[..., 1:-1, 2:]
+            assert lap.abs().max() < 1e-3
+        else:
+            assert torch.equal(final, SuperResolution(2).back_project(g_out, lr, gray=True))

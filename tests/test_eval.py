@@ -349,6 +349,16 @@ def test_interrupted_evaluation_resumes_from_stored_runs(tmp_path, tiny_model_di
     rec = final["tasks"]["reconstruct"]["per_image"][0]["methods"]
     assert rec["dgp"]["psnr"] == partial["tasks"]["reconstruct"]["per_image"][0]["methods"]["dgp"]["psnr"]
     assert rec["dgp"]["resumed"] and not final["tasks"]["sr4"]["per_image"][0]["methods"]["dgp-mse"]["resumed"]
+    # a changed super-resolution finish redoes the super-resolution runs only
+    from dgp_studio.core.degradations import SuperResolution
+    calls.clear()
+    monkeypatch.setattr(SuperResolution, "finish_version", SuperResolution.finish_version + 1)
+    assert main(args) == 0
+    again = json.loads((out / "report.json").read_text())
+    assert again["resumed_runs"] == 2 and len(calls) == 4      # reconstruct: 2 runs, sr4: 4
+    assert again["tasks"]["reconstruct"]["per_image"][0]["methods"]["dgp"]["resumed"]
+    assert not any(m["resumed"] for m in again["tasks"]["sr4"]["per_image"][0]["methods"].values()
+                   if isinstance(m, dict) and "resumed" in m)
     calls.clear()
     assert main(args + ["--no-resume"]) == 0 and len(calls) == 6
 

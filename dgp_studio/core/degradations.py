@@ -32,6 +32,8 @@ def from01(x):
 class Degradation:
     name = "identity"
     is_colorization = False
+    # raised when postprocess (the final image) changes, so stored evaluation runs are redone
+    finish_version = 1
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return x
@@ -176,6 +178,7 @@ def lanczos_down(x: torch.Tensor, factor: int) -> torch.Tensor:
 
 class SuperResolution(Degradation):
     name = "super-resolution"
+    finish_version = 2  # 2: the back-projection clamps to the pixel range at every step
 
     def __init__(self, factor: int = 4):
         if factor not in (2, 4, 8):
@@ -209,15 +212,41 @@ class SuperResolution(Degradation):
         shrunk the way the photo was (Lanczos), it gives back the low-resolution input, as
         colorization keeps the photo's lightness and inpainting its known pixels.  Detail the
         input cannot see stays the generator's."""
+        return self.back_project(g_out, observed)
+
+    def low_res_input(self, observed, g_out):
+        """The low-resolution observation behind ``observed`` (None if it does not fit ``g_out``)."""
         lr = observed if self.is_low_res(observed, g_out.shape[-1]) else lanczos_down(observed, self.factor)
         if lr.shape[-1] * self.factor != g_out.shape[-1] or lr.shape[-2] * self.factor != g_out.shape[-2]:
+            return None
+        return lr.to(g_out.device, g_out.dtype)
+
+    def footprint_hit(self, hole):
+        """Low-resolution pixels whose Lanczos footprint touches ``hole`` (Nx1xHxW, 1 = unknown):
+        their observed values were made partly from missing pixels."""
+        k = 4 * self.factor
+        pad = (k - self.factor) // 2
+        return F.max_pool2d(F.pad(hole, (pad, pad, pad, pad), mode="replicate"), k, stride=self.factor)
+
+    def back_project(self, g_out, observed, gray: bool = False, hole=None):
+        """``gray``: only the lightness is observed (colorization in a hybrid): the correction is
+        the same for R, G and B, so the colours stay the generator's.  ``hole`` (Nx1xHxW at the
+        generator's size, 1 = unknown): low-resolution pixels that saw the hole are not used."""
+        lr = self.low_res_input(observed, g_out)
+        if lr is None:
             return g_out
-        lr = lr.to(g_out.device, g_out.dtype)
+        if gray:
+            lr = gray3(lr)[:, :1]
+        use = None if hole is None else 1 - self.footprint_hit(hole.to(g_out.device, g_out.dtype))
         x = g_out
         for _ in range(self.BACK_PROJECTION_STEPS):
-            x = x + F.interpolate(lr - lanczos_down(x, self.factor), size=x.shape[-2:], mode="bicubic",
-                                  align_corners=False)
-        return x.clamp(-1, 1)
+            d = lr - lanczos_down(gray3(x)[:, :1] if gray else x, self.factor)
+            if use is not None:
+                d = d * use
+            # clamped at every step, not once at the end (alternating projections): a correction
+            # cut off at white or black is made up by the next steps where the range allows
+            x = (x + F.interpolate(d, size=x.shape[-2:], mode="bicubic", align_corners=False)).clamp(-1, 1)
+        return x
 
     def describe(self):
         return {"name": self.name, "factor": self.factor}
@@ -232,6 +261,11 @@ class Hybrid(Degradation):
         order = {"colorization": 0, "super-resolution": 1, "inpainting": 2}
         self.parts = sorted(parts, key=lambda p: order.get(p.name, 3))
         self.is_colorization = any(p.is_colorization for p in self.parts)
+
+    @property
+    def finish_version(self) -> int:
+        # 2: the parts' finishes are applied when super-resolution is one of them
+        return max([2] + [p.finish_version for p in self.parts])
 
     def _get(self, cls):
         return next((p for p in self.parts if isinstance(p, cls)), None)
@@ -260,11 +294,21 @@ class Hybrid(Degradation):
         return x
 
     def postprocess(self, g_out, observed):
+        """As the parts finish on their own: the observed lightness (colorization) or low-resolution
+        input (super-resolution, back-projected; lightness only when colorizing) is kept where it
+        was seen, and the hole's fill meets it without a step (inpainting)."""
         inp, sr = self._get(Inpainting), self._get(SuperResolution)
-        if self.is_colorization and sr is None and observed.shape[-2:] == g_out.shape[-2:]:
-            light = observed if inp is None else seamless_fill(g_out, observed, inp._mask_for(g_out))
+        known = None if inp is None else inp._mask_for(g_out)
+        if sr is not None:
+            x = sr.back_project(g_out, observed, gray=self.is_colorization,
+                                hole=None if known is None else 1 - known)
+            return x if known is None else seamless_fill(g_out, x, known)
+        if observed.shape[-2:] != g_out.shape[-2:]:
+            return g_out
+        if self.is_colorization:
+            light = observed if inp is None else seamless_fill(g_out, observed, known)
             return lab_recombine(g_out, light)
-        return g_out
+        return g_out if known is None else seamless_fill(g_out, observed, known)
 
     def to(self, device):
         for p in self.parts:

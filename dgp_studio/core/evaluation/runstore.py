@@ -37,13 +37,18 @@ def _engine_version() -> str:
     return __version__
 
 
-def run_fingerprint(model_fp: str, key, preset, observed: torch.Tensor, class_id, seed, generator: str) -> str:
+def run_fingerprint(model_fp: str, key, preset, observed: torch.Tensor, class_id, seed, generator: str,
+                    finish: int = 1) -> str:
     """Everything that determines a run's result, including the store format and the package version
-    (a development checkout between versions must use --no-resume after changing the engine)."""
+    (a development checkout between versions must use --no-resume after changing the engine).
+    ``finish``: the degradation's ``finish_version``; only versions after 1 enter the hash, so
+    that a changed finish redoes that task's runs and keeps every other stored run."""
     h = hashlib.sha1()
-    h.update(json.dumps({"format": FORMAT_VERSION, "engine": _engine_version(), "model": model_fp, "key": list(map(str, key)), "preset": preset.to_dict(),
-                         "class_id": class_id, "seed": seed, "generator": generator},
-                        sort_keys=True, default=str).encode())
+    spec = {"format": FORMAT_VERSION, "engine": _engine_version(), "model": model_fp, "key": list(map(str, key)),
+            "preset": preset.to_dict(), "class_id": class_id, "seed": seed, "generator": generator}
+    if finish > 1:
+        spec["finish"] = finish
+    h.update(json.dumps(spec, sort_keys=True, default=str).encode())
     h.update(observed.detach().cpu().float().contiguous().numpy().tobytes())
     return h.hexdigest()
 

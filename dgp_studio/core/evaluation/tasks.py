@@ -93,7 +93,8 @@ class Context:
             if self._model_fp is None:
                 self._model_fp = model_fingerprint(self.gan)
             fp = run_fingerprint(self._model_fp, key, preset, observed, class_id, seed,
-                                 f"{which}:{self.dip_seed}" if which == "random-G" else which)
+                                 f"{which}:{self.dip_seed}" if which == "random-G" else which,
+                                 finish=degradation.finish_version)
             rec_ = self.store.load(fp)
             if rec_ is not None:
                 out = RunOutput(final=rec_["final"], time_s=float(rec_["time_s"]), class_id=rec_.get("class_id"),
