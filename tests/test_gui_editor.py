@@ -253,6 +253,16 @@ def test_run_fills_timeline_and_shows_result(window, photo, qtbot):
     assert last < 2.0 and last < first
     # colorization composite keeps the photo's size
     assert entry.composite is None or entry.composite.size == (300, 200)
+    # the class was left to the search: the picker says which class it picked, and that it set the colours
+    picker = tp.classes
+    assert picker.current() is None and entry.result.class_searched
+    assert picker.found_class() == entry.result.class_id
+    assert picker.found.isVisibleTo(picker)
+    assert TINY_CLASSES[entry.result.class_id] in picker.found.text() and "colours" in picker.found.text()
+    picker.found.linkActivated.emit("use")              # "Use it": later runs keep that class
+    assert picker.current() == entry.result.class_id
+    assert not picker.found.isVisibleTo(picker)
+    assert picker.recent()[0] == entry.result.class_id
 
 
 def test_cancel_takes_effect_within_one_iteration(window, photo, qtbot):
@@ -417,6 +427,34 @@ def test_command_line_opens_images_with_the_given_model(qtbot, photo, model_dir,
         win.confirm = lambda q: True
         win.shutdown()
         apply_theme(app, "light")
+
+
+def test_found_class_follows_the_photo_on_screen(window, photo, tmp_path):
+    a_doc, b_doc = window.open_paths([photo, photo])
+    gan, picker = window.gan, window.task_panel.classes
+    image = fit_square(a_doc.image, 32)
+    searched = fake_result(gan, image, class_id=None)
+    given = fake_result(gan, image, class_id=2)
+    assert searched.class_searched and not given.class_searched
+    window.cache.put(a_doc.id, CacheEntry(searched, (0, 0, 200), "reconstruct"))
+    window.cache.put(b_doc.id, CacheEntry(given, (0, 0, 200), "reconstruct"))
+    window.set_current(a_doc)
+    assert picker.found_class() == searched.class_id and picker.found.isVisibleTo(picker)
+    assert "colours" not in picker.found.text()          # a reconstruction's colours come from the photo
+    window.set_current(b_doc)                            # the class was given: nothing to say
+    assert picker.found_class() is None and not picker.found.isVisibleTo(picker)
+    window.set_current(a_doc)
+    picker.set_current(3)                                # a class is chosen: the hint steps aside
+    assert not picker.found.isVisibleTo(picker)
+    picker.set_current(None)
+    assert picker.found.isVisibleTo(picker)
+    # the flag survives the disk cache and session files
+    from dgp_studio.core.cache import CachedResult
+    back = CachedResult.from_result(searched, gan).to_result(gan)
+    assert back.class_searched and not CachedResult.from_result(given, gan).to_result(gan).class_searched
+    from dgp_studio.core.session import load_session, save_session
+    assert load_session(save_session(searched, tmp_path / "a.dgps", gan), gan)[0].class_searched
+    assert not load_session(save_session(given, tmp_path / "b.dgps", gan), gan)[0].class_searched
 
 
 def test_inpaint_and_super_resolution_runs(window, photo, qtbot):

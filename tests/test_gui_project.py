@@ -270,6 +270,12 @@ def test_cached_key_skips_optimisation_and_is_shared(qtbot, model_dir, user_dirs
     assert w.optimise_calls == 1 and "from the cache" in w.status.currentMessage()
     assert (hit.image - first.image).abs().max() <= 1 / 127.5 + 1e-6   # stored as 8-bit
     assert hit.steps_done == first.steps_done and doc.timeline.steps == list(range(1, p.total_iterations + 1))
+    # a hit gets the current finish of its image, not the one stored with it (an older version's)
+    from dgp_studio.core.degradations import Colorization
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Colorization, "postprocess", lambda self, g, obs: -g)
+        run(qtbot, w, "colorization", p, seed=1)
+    assert torch.equal(w.cache.get(doc.id).result.final, -w.cache.get(doc.id).result.image)
 
     # a second editor instance shares the disk cache: its own memory is empty, the disk hits
     w2 = new_window(qtbot, model_dir)

@@ -316,7 +316,7 @@ class CachedResult:
             "cancelled": bool(result.cancelled), "stopped_early": bool(result.stopped_early),
             "stages_done": int(result.stages_done), "steps_done": int(result.steps_done),
             "search_loss": result.search_loss, "timings": dict(result.timings), "exact": bool(result.exact),
-            "extra": extra or {},
+            "class_searched": bool(result.class_searched), "extra": extra or {},
         }
         return cls(meta, tensors)
 
@@ -366,7 +366,8 @@ class CachedResult:
                 norm_blocks=tuple(int(b) for b in m["norm_blocks"]), history=hist,
                 cancelled=bool(m["cancelled"]), stopped_early=bool(m["stopped_early"]),
                 stages_done=int(m["stages_done"]), steps_done=int(m["steps_done"]),
-                search_loss=m.get("search_loss"), timings=dict(m.get("timings") or {}), exact=bool(m["exact"]))
+                search_loss=m.get("search_loss"), timings=dict(m.get("timings") or {}), exact=bool(m["exact"]),
+                class_searched=bool(m.get("class_searched", False)))
         except CacheError:
             raise
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as e:

@@ -73,3 +73,9 @@ def recombine_lightness(L: torch.Tensor, ab: torch.Tensor, steps: int = 12) -> t
         scale = hi
     out = _gamma(lab_to_rgb_linear(torch.cat([lab[:, :1], lab[:, 1:] * scale], 1)))
     return out.to(L.dtype)
+
+
+def is_gray(img: torch.Tensor) -> bool:
+    """True for an N x 3 x H x W image whose three channels are equal (what colorization observes)."""
+    return img.dim() == 4 and img.shape[1] == 3 and bool(
+        torch.equal(img[:, 0], img[:, 1]) and torch.equal(img[:, 1], img[:, 2]))

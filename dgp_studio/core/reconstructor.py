@@ -84,6 +84,7 @@ class ReconstructionResult:
     search_loss: float | None = None
     timings: dict = field(default_factory=dict)
     exact: bool = False
+    class_searched: bool = False   # the class was picked by the search, not given (the editor says so)
 
 
 class Reconstructor:
@@ -280,6 +281,7 @@ class Reconstructor:
         loss_fn = DGPLoss(D, target, recompute_target=self.reference_work)
         timings = {}
         search_loss = None
+        class_searched = class_id is None and z_init is None
         G.requires_grad_(False)
         freeze_sn_all(G)
         if z_init is not None:
@@ -453,4 +455,4 @@ class Reconstructor:
             observed=obs.cpu(), preset=p, task=self.degradation.name, seed=seed,
             norm_blocks=tuple(sorted(norm_blocks)), history=history, cancelled=cancelled,
             stopped_early=stopped, stages_done=stages_done, steps_done=step, search_loss=search_loss,
-            timings=timings, exact=self.exact)
+            timings=timings, exact=self.exact, class_searched=class_searched)

@@ -228,7 +228,7 @@ def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progr
                      should_stop=should_stop)
     if result.cancelled:
         notes.append("cancelled: the result is the last state reached")
-    if class_id is None and (task == "colorize" or (task == "hybrid" and deg.is_colorization)):
+    if result.class_searched and (task == "colorize" or (task == "hybrid" and deg.is_colorization)):
         # the loss compares gray images, so the search cannot see colour: the class it picks is a
         # guess, and it decides the palette (docs/RESULTS.md, "One seed per photo is not enough")
         notes.append(f"the colours follow the class the search picked, '{gan.class_name(result.class_id)}'; the "

@@ -37,6 +37,7 @@ def save_session(result: ReconstructionResult, path, gan=None, extra: dict | Non
         "norm_blocks": list(result.norm_blocks), "cancelled": result.cancelled,
         "stopped_early": result.stopped_early, "stages_done": result.stages_done,
         "steps_done": result.steps_done, "exact": result.exact, "timings": result.timings,
+        "class_searched": result.class_searched,
         "model": model_fingerprint(gan) if gan is not None else None,
         "history": result.history[-2000:], **(extra or {}),
     }
@@ -85,7 +86,8 @@ def load_session(path, gan=None) -> tuple[ReconstructionResult, dict]:
             seed=int(meta["seed"]), norm_blocks=tuple(meta.get("norm_blocks", ())),
             history=meta.get("history", []), cancelled=meta.get("cancelled", False),
             stopped_early=meta.get("stopped_early", False), stages_done=meta.get("stages_done", 0),
-            steps_done=meta.get("steps_done", 0), timings=meta.get("timings", {}), exact=meta.get("exact", False))
+            steps_done=meta.get("steps_done", 0), timings=meta.get("timings", {}), exact=meta.get("exact", False),
+            class_searched=bool(meta.get("class_searched", False)))
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise SessionError(f"{path}: incomplete session ({e})") from None
     if gan is not None:

@@ -6,6 +6,8 @@ QSettings), and "unknown — let the engine search" (class None).
 """
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import QStringListModel, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QComboBox, QCompleter, QHBoxLayout, QLabel, QLineEdit, QListWidget,
@@ -72,12 +74,22 @@ class ClassPicker(QWidget):
         self.chosen = QLabel()
         self.chosen.setWordWrap(True)
         lay.addWidget(self.chosen)
+        # what the engine's search picked for the photo on screen, while the choice is "unknown":
+        # the picked class decides e.g. a colorization's palette, and the search cannot see colour
+        self.found = QLabel()
+        self.found.setWordWrap(True)
+        self.found.setObjectName("hint")
+        self.found.linkActivated.connect(lambda _link: self.use_found())
+        lay.addWidget(self.found)
+        self._found: int | None = None
+        self._found_note = ""
         self._update_label()
 
     # -- data -------------------------------------------------------------------------------
     def set_classes(self, names: list[str], model_key: str = "model") -> None:
         self.names = list(names)
         self.model_key = model_key.replace("/", "_")
+        self._found = None      # another model's search result means nothing here
         if self._current is not None and self._current >= len(self.names):
             self._current = None
         self._refill()
@@ -117,6 +129,24 @@ class ClassPicker(QWidget):
         self._update_label()
         if changed and emit:
             self.classChanged.emit(self._current)
+
+    def set_found(self, class_id: int | None, note: str = "") -> None:
+        """The class the last run's search picked (None: no searched run to show)."""
+        if class_id is not None and not 0 <= int(class_id) < len(self.names):
+            class_id = None
+        self._found = None if class_id is None else int(class_id)
+        self._found_note = note
+        self._update_label()
+
+    def found_class(self) -> int | None:
+        return self._found
+
+    def use_found(self) -> None:
+        """Keep the searched class: later runs use it (and the user can star it or pick another)."""
+        if self._found is not None:
+            cid = self._found
+            self.set_current(cid)
+            self.note_used(cid)
 
     def label(self, class_id: int | None) -> str:
         if class_id is None:
@@ -214,6 +244,12 @@ class ClassPicker(QWidget):
         self.star.setIcon(icons.icon("mdi6.star" if fav else "mdi6.star-outline",
                                      "#f2b01e" if fav else None))
         self.chosen.setText(f"<b>Class:</b> {self.label(self._current) if self.names else '—'}")
+        show = self._found is not None and self._current is None and bool(self.names)
+        if show:
+            note = f" {self._found_note}" if self._found_note else ""
+            self.found.setText(f"The search picked <b>{html.escape(self.names[self._found])}</b> for this photo.{note} "
+                               f"<a href=\"use\">Keep this class</a>")
+        self.found.setVisible(show)
 
     def _toggle_favourite(self) -> None:
         if self._current is not None:

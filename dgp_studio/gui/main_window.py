@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QButtonGroup, QColorDialog, QDockWidget, QFileDia
                                QMenu, QMessageBox, QSlider, QSpinBox, QStackedWidget, QTabBar, QToolBar,
                                QToolButton, QVBoxLayout, QWidget)
 
+from dgp_studio.core.color import is_gray
 from dgp_studio.core.errors import friendly_error
 from dgp_studio.core.imaging import to_pil
 
@@ -976,8 +977,21 @@ class MainWindow(QMainWindow):
             self.autosave.autosave(doc)  # a crash-safe point: the finished run is on disk
 
     # == result display ======================================================================================
+    def _show_found_class(self, entry) -> None:
+        """Beside the class picker: which class the search picked for the result on screen."""
+        r = entry.result if entry is not None else None
+        if r is None or not r.class_searched:
+            self.task_panel.classes.set_found(None)
+            return
+        # a colorization's loss compares gray images, so the searched class is a guess that sets the palette
+        colours = r.task == "colorization" or (r.task == "hybrid" and is_gray(r.target))  # degradation names
+        note = ("Its colours follow that class (the search cannot see colour): if they look wrong, pick another "
+                "class above and run again." if colours else "")
+        self.task_panel.classes.set_found(r.class_id, note)
+
     def _show_result(self, doc: Document) -> None:
         entry = self.cache.get(doc.id)
+        self._show_found_class(entry)
         if entry is None:
             self.canvas.set_result(None)
             return

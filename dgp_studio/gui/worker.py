@@ -228,7 +228,11 @@ class ReconstructionWorker(QThread):
             entry = self.result_cache.get_entry(job.cache_key)
             if entry is None:
                 return None
-            return run_cache.tag(entry.to_result(self.gan), job.cache_key, entry)
+            result = entry.to_result(self.gan)
+            # the task's finish is recomputed (milliseconds): a run cached by an earlier version
+            # gets this version's finish, as a new run would
+            result.final = job.degradation.postprocess(result.image, result.observed)
+            return run_cache.tag(result, job.cache_key, entry)
         except Exception as e:  # noqa: BLE001 - the run simply happens
             import warnings
             warnings.warn(f"result cache: entry not used ({e})", RuntimeWarning)
