@@ -306,8 +306,10 @@ def test_restore_hybrid_keeps_the_photo_lightness_where_it_was_seen(gan):
     img = open_image(Image.fromarray(np.stack([gray] * 3, -1)))
     hole = np.zeros((16, 16), bool)
     hole[6:10, 6:10] = True
+    assert any("colorization suggested" in n for n in img.notes)
     out = restore(gan, img, RestoreSettings("hybrid", scale=2, **FAST), mask=hole)
     assert out.image.size == (32, 32)
+    assert not any("colorization suggested" in n for n in out.notes)    # the hybrid colorizes already
     assert np.array_equal(np.asarray(out.image), np.asarray(to_pil(out.result.final)))
     light = lambda t: (t * torch.tensor([0.2989, 0.5870, 0.1140])[None, :, None, None]).sum(1, keepdim=True)  # noqa: E731
     inp = torch.from_numpy(gray.astype(np.float32) / 127.5 - 1)[None, None]

@@ -179,8 +179,9 @@ def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progr
     res = gan.resolution
     W, H = image.size
     notes = list(image.notes)
-    if task == "colorize":
+    if task in ("colorize", "hybrid"):  # both colorize: suggesting it would be noise
         notes = [n for n in notes if "colorization suggested" not in n]
+    if task == "colorize":
         if not (image.grayscale or image.toned):
             notes.append("the photo already has colour: the model's colours replace it (lightness is kept)")
     hole = None
