@@ -158,3 +158,12 @@ def test_instance_norm_switch_keeps_output():
     assert all(b[0].use_in for b in gan.G.blocks)
     assert (before - after).abs().max() < 1e-4
     assert not torch.equal(gan.G.blocks[0][0].in1.weight, torch.ones_like(gan.G.blocks[0][0].in1.weight))
+
+
+def test_attention_too_narrow_is_a_clear_error():
+    """Attention's query/key get ch // 8 channels: below 8 they would be empty and attend uniformly."""
+    with pytest.raises(ValueError, match="at least 8 channels"):
+        build_biggan(BigGANConfig(resolution=64, G_ch=4, D_ch=4, dim_z=20, shared_dim=8, n_classes=3,
+                                  G_attn=(32,), D_attn=(32,)), seed=0)
+    build_biggan(BigGANConfig(resolution=64, G_ch=4, D_ch=4, dim_z=20, shared_dim=8, n_classes=3,
+                              G_attn=(), D_attn=()), seed=0)   # no attention: any width

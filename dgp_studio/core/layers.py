@@ -97,6 +97,9 @@ class Attention(nn.Module):
 
     def __init__(self, ch: int):
         super().__init__()
+        if ch < 8:  # query/key get ch // 8 channels
+            raise ValueError(f"self-attention needs at least 8 channels where it sits, this layer has {ch}: "
+                             f"use a larger width (G_ch / D_ch) or no attention at that resolution")
         self.ch = ch
         self.theta = SNConv2d(ch, ch // 8, 1, padding=0, bias=False)
         self.phi = SNConv2d(ch, ch // 8, 1, padding=0, bias=False)
