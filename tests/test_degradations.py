@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from dgp_studio.core import presets
-from dgp_studio.core.color import lab_to_rgb, recombine_lightness, rgb_to_lab
+from dgp_studio.core.color import CHROMA_SIGMA, lab_to_rgb, recombine_lightness, rgb_to_lab
 from dgp_studio.core.degradations import (Colorization, Inpainting, SuperResolution, gray3, lanczos2_kernel, lanczos_down,
-                                          make_degradation)
+                                          lab_recombine, make_degradation)
 from dgp_studio.core.metrics import mse, psnr, ssim
 
 
@@ -46,6 +46,28 @@ def test_colorization_phi_and_final_lightness():
     L_obs = rgb_to_lab(((observed + 1) / 2).double())[:, :1]
     L_fin = rgb_to_lab(((final + 1) / 2).double())[:, :1]
     assert (L_obs - L_fin).abs().max() < 0.05
+
+
+def test_colorization_final_colour_is_smoothed_like_the_composite():
+    """The final image's a/b are the generator's blurred by CHROMA_SIGMA px (what the full-size
+    colorization shows): a speckled chroma is calmed, a smooth one kept, the lightness untouched."""
+    yy, xx = torch.meshgrid(torch.arange(32.), torch.arange(32.), indexing="ij")
+    observed = (0.4 * torch.sin(xx / 5) * torch.cos(yy / 7)).expand(1, 3, 32, 32)
+    lab = torch.zeros(1, 3, 32, 32, dtype=torch.float64)
+    lab[:, 0] = 50
+    lab[:, 1] = 20 + 15 * ((xx + yy) % 2 * 2 - 1)               # a checkerboard of a* (speckle)
+    lab[:, 2] = 10.0                                              # constant b*
+    g_out = lab_to_rgb(lab).float() * 2 - 1
+    final = Colorization().postprocess(g_out, observed)
+    ab = rgb_to_lab(((final + 1) / 2).double())[:, 1:]
+    inner = (slice(None), slice(None), slice(6, -6), slice(6, -6))
+    assert (ab[:, 0][inner[0], inner[2], inner[3]] - 20).abs().max() < 1.0     # checkerboard averaged out
+    assert (ab[:, 1] - 10).abs().max() < 0.5                                      # constant b* kept
+    # without the blur the speckle would stay: the same recombination, sigma 0
+    raw = rgb_to_lab(((lab_recombine(g_out, observed) + 1) / 2).double())[:, 1:]
+    assert (raw[:, 0][inner[0], inner[2], inner[3]] - 20).abs().max() > 10
+    L_obs = rgb_to_lab(((observed + 1) / 2).double())[:, :1]
+    assert (rgb_to_lab(((final + 1) / 2).double())[:, :1] - L_obs).abs().max() < 0.05
 
 
 def test_lanczos_kernel_and_downsampler():
@@ -187,23 +209,26 @@ def test_hybrid_final_keeps_what_was_observed():
         miss_before = ((lanczos_down(light(g_out), 2) - light(lr)) * seen).abs().max()
         miss_after = ((lanczos_down(light(final), 2) - light(lr)) * seen).abs().max()
         assert miss_before > 0.2 and miss_after < 1 / 255
-        # same correction in every channel where nothing was clamped: a/b come from the generator
-        delta = final - g_out
+        # same correction in every channel where nothing was clamped: the colours are the
+        # generator's, smoothed as colorization's are (keeping their lightness)
+        g_s = lab_recombine(g_out, g_out, CHROMA_SIGMA)
+        assert (lab_recombine(g_out, g_out) - g_out).abs().max() < 1e-4
+        delta = final - g_s
         ok = (final.abs() < 0.999).all(1)
         assert (delta[:, 0] - delta[:, 1])[ok].abs().max() < 1e-5
         assert (delta[:, 1] - delta[:, 2])[ok].abs().max() < 1e-5
         if with_hole:
             hole = known < 0.5
-            bp = SuperResolution(2).back_project(g_out, lr, gray=True, hole=(1 - known)[None, None])
+            bp = SuperResolution(2).back_project(g_s, lr, gray=True, hole=(1 - known)[None, None])
             assert torch.equal(final[..., ~hole], bp[..., ~hole])   # known pixels: back-projected
             # the fill is the generator's, shifted smoothly: across the rim the final image steps
             # no more than the generator's own image does
             rim_step = (final[..., 22, 18:44] - final[..., 21, 18:44]).abs().mean()
-            g_step = (g_out[..., 22, 18:44] - g_out[..., 21, 18:44]).abs().mean()
+            g_step = (g_s[..., 22, 18:44] - g_s[..., 21, 18:44]).abs().mean()
             assert rim_step < g_step + 0.01
-            inner = (final - g_out)[..., 24:38, 20:42]       # ... and smoothly: the shift is harmonic
+            inner = (final - g_s)[..., 24:38, 20:42]         # ... and smoothly: the shift is harmonic
             lap = 4 * inner[..., 1:-1, 1:-1] - inner[..., :-2, 1:-1] - inner[..., 2:, 1:-1] \
                 - inner[..., 1:-1, :-2] - inner[..., 1:-1, 2:]
             assert lap.abs().max() < 1e-3
         else:
-            assert torch.equal(final, SuperResolution(2).back_project(g_out, lr, gray=True))
+            assert torch.equal(final, SuperResolution(2).back_project(g_s, lr, gray=True))

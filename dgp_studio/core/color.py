@@ -1,7 +1,10 @@
 """sRGB <-> CIE Lab (D65) in torch, and lightness-preserving recombination."""
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 
 _M = torch.tensor([[0.412453, 0.357580, 0.180423],
                    [0.212671, 0.715160, 0.072169],
@@ -79,3 +82,23 @@ def is_gray(img: torch.Tensor) -> bool:
     """True for an N x 3 x H x W image whose three channels are equal (what colorization observes)."""
     return img.dim() == 4 and img.shape[1] == 3 and bool(
         torch.equal(img[:, 0], img[:, 1]) and torch.equal(img[:, 1], img[:, 2]))
+
+
+# Gaussian sigma, in model pixels, applied to the model's a/b (colorization's finish and the
+# full-size composite).  Colour is low-frequency, while a small prior paints speckled,
+# rainbow-like chroma after fine-tuning (its texture); smoothing turns disagreeing neighbours into
+# a muted average instead.
+CHROMA_SIGMA = 2.0
+
+
+def gauss_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of NxCxHxW (replicate borders); ``sigma`` in pixels."""
+    r = max(1, int(math.ceil(3 * sigma)))
+    t = torch.arange(-r, r + 1, dtype=x.dtype)
+    k = torch.exp(-t * t / (2 * sigma * sigma))
+    k = (k / k.sum()).to(x.device)
+    c = x.shape[1]
+    x = F.pad(x, (r, r, 0, 0), mode="replicate")
+    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    x = F.pad(x, (0, 0, r, r), mode="replicate")
+    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)

@@ -19,13 +19,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .color import lab_to_rgb, lab_to_rgb_linear, recombine_lightness, rgb_to_lab
+from .color import CHROMA_SIGMA, gauss_blur, lab_to_rgb, lab_to_rgb_linear, recombine_lightness, rgb_to_lab
 
 CHUNK_PIXELS = 1 << 20  # colour conversions run on row bands of about this many pixels
-# Gaussian sigma, in model pixels, applied to the model's a/b before upsampling.  Colour is
-# low-frequency, while a small prior paints speckled, rainbow-like chroma after fine-tuning
-# (its texture); smoothing turns disagreeing neighbours into a muted average instead.
-CHROMA_SIGMA = 2.0
 
 
 @dataclass(frozen=True)
@@ -290,7 +286,7 @@ def colorize_composite(rgb: np.ndarray, g_out: torch.Tensor, region: Region, fea
         L[:, :, a:b] = rgb_to_lab(_t01(crop[a:b]))[:, :1]
     low = model_chroma(g_out).float()
     if chroma_sigma > 0:
-        low = _gauss_blur(low, float(chroma_sigma))
+        low = gauss_blur(low, float(chroma_sigma))
     g_low = F.interpolate(L / 100.0, size=low.shape[-2:], mode="area")
     A, B = guided_coefficients(g_low, low, radius, eps)
     seam = not region.covers((W, H))
@@ -319,18 +315,6 @@ def feathered_alpha(hole: torch.Tensor, feather: int) -> torch.Tensor:
         s = 1 - d / (feather + 1)
         alpha = torch.maximum(alpha, cur * (s * s * (3 - 2 * s)))
     return alpha
-
-
-def _gauss_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    r = max(1, int(math.ceil(3 * sigma)))
-    t = torch.arange(-r, r + 1, dtype=x.dtype)
-    k = torch.exp(-t * t / (2 * sigma * sigma))
-    k = (k / k.sum()).to(x.device)
-    c = x.shape[1]
-    x = F.pad(x, (r, r, 0, 0), mode="replicate")
-    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    x = F.pad(x, (0, 0, r, r), mode="replicate")
-    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
 def inpaint_feather(region: Region, res: int) -> int:

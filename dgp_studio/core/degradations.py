@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .color import recombine_lightness, rgb_to_lab
+from .color import CHROMA_SIGMA, gauss_blur, recombine_lightness, rgb_to_lab
 from .seam import seamless_fill
 
 GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)
@@ -69,24 +69,30 @@ def gray3(x: torch.Tensor) -> torch.Tensor:
     return (x * w).sum(1, keepdim=True).expand(-1, 3, -1, -1)
 
 
-def lab_recombine(g_out: torch.Tensor, light_src: torch.Tensor) -> torch.Tensor:
-    """Lab(G)'s a/b with the lightness of ``light_src`` (both [-1, 1])."""
+def lab_recombine(g_out: torch.Tensor, light_src: torch.Tensor, chroma_sigma: float = 0.0) -> torch.Tensor:
+    """Lab(G)'s a/b, smoothed by ``chroma_sigma`` px (0 = as they are), with the lightness of
+    ``light_src`` (both [-1, 1])."""
     L = rgb_to_lab(to01(light_src).double())[:, :1]
     ab = rgb_to_lab(to01(g_out).double())[:, 1:]
+    if chroma_sigma > 0:
+        ab = gauss_blur(ab, float(chroma_sigma))
     return from01(recombine_lightness(L, ab)).to(g_out.dtype)
 
 
 class Colorization(Degradation):
     name = "colorization"
     is_colorization = True
+    finish_version = 2  # 2: the model's chroma smoothed by CHROMA_SIGMA, as the full-size composite does
 
     def __call__(self, x):
         return gray3(x)
 
     def postprocess(self, g_out, observed):
+        """The photo's lightness with the model's colour, smoothed (CHROMA_SIGMA model px) the way
+        the full-size colorization is, so the final image is what the user gets."""
         if observed.shape[-2:] != g_out.shape[-2:]:
             observed = F.interpolate(observed, size=g_out.shape[-2:], mode="bilinear", align_corners=False)
-        return lab_recombine(g_out, observed)
+        return lab_recombine(g_out, observed, CHROMA_SIGMA)
 
 
 class Inpainting(Degradation):
@@ -264,8 +270,8 @@ class Hybrid(Degradation):
 
     @property
     def finish_version(self) -> int:
-        # 2: the parts' finishes are applied when super-resolution is one of them
-        return max([2] + [p.finish_version for p in self.parts])
+        # 2: the parts' finishes are applied when super-resolution is one of them; 3: colour smoothed
+        return max([3] + [p.finish_version for p in self.parts])
 
     def _get(self, cls):
         return next((p for p in self.parts if isinstance(p, cls)), None)
@@ -300,14 +306,16 @@ class Hybrid(Degradation):
         inp, sr = self._get(Inpainting), self._get(SuperResolution)
         known = None if inp is None else inp._mask_for(g_out)
         if sr is not None:
-            x = sr.back_project(g_out, observed, gray=self.is_colorization,
-                                hole=None if known is None else 1 - known)
-            return x if known is None else seamless_fill(g_out, x, known)
+            # colour smoothed as colorization's is, first: the back-projection then corrects R, G
+            # and B alike, so the result's gray still gives back the input
+            g = lab_recombine(g_out, g_out, CHROMA_SIGMA) if self.is_colorization else g_out
+            x = sr.back_project(g, observed, gray=self.is_colorization, hole=None if known is None else 1 - known)
+            return x if known is None else seamless_fill(g, x, known)
         if observed.shape[-2:] != g_out.shape[-2:]:
             return g_out
         if self.is_colorization:
             light = observed if inp is None else seamless_fill(g_out, observed, known)
-            return lab_recombine(g_out, light)
+            return lab_recombine(g_out, light, CHROMA_SIGMA)
         return g_out if known is None else seamless_fill(g_out, observed, known)
 
     def to(self, device):

@@ -22,7 +22,7 @@ from PIL import Image
 from . import composite as cp
 from . import presets as presets_mod
 from .classes import resolve_class
-from .degradations import Inpainting, SuperResolution, make_degradation
+from .degradations import Inpainting, SuperResolution, lab_recombine, make_degradation
 from .imaging import to_pil
 from .intake import IntakeImage
 from .reconstructor import ReconstructionResult, Reconstructor
@@ -241,7 +241,9 @@ def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progr
     if task == "colorize":
         sigma = cp.CHROMA_SIGMA if settings.chroma_smooth is None else settings.chroma_smooth
         out = Image.fromarray(cp.colorize_composite(rgb, result.image, region, settings.feather, chroma_sigma=sigma))
-        region_result = to_pil(result.final)
+        # the final image has the default smoothing; another --chroma-smooth applies to the region result too
+        region_result = to_pil(result.final if sigma == cp.CHROMA_SIGMA else
+                               lab_recombine(result.image, result.observed, sigma))
     elif task == "inpaint":
         out = Image.fromarray(cp.inpaint_composite(rgb, hole, result.final, region, settings.feather))
         region_result = to_pil(result.final)
