@@ -79,6 +79,9 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="dgp-shots-"))
     os.environ["DGP_STUDIO_SETTINGS"] = str(tmp / "settings.ini")
+    # a private result cache: runs cached by earlier sessions would come back with no timeline
+    os.environ["DGP_STUDIO_CACHE"] = str(tmp / "cache")
+    os.environ["DGP_STUDIO_CONFIG"] = str(tmp / "config")
 
     import numpy as np
     from PIL import Image
