@@ -52,6 +52,7 @@ import torch
 
 from .fsutil import atomic_write_bytes, file_lock, sha256_file, user_cache_dir
 from .imaging import to_tensor
+from .color import is_gray
 from .presets import Preset
 from .reconstructor import ReconstructionResult
 from .session import model_fingerprint
@@ -209,7 +210,7 @@ def _encode_image(t: torch.Tensor, dtype: str) -> tuple[torch.Tensor, str, bool]
     """-> (stored tensor, encoding, gray); gray images (3 equal channels, e.g. colorization's
     target and a gray input photo) keep one channel."""
     t = t.detach().to("cpu").float()
-    gray = t.dim() == 4 and t.shape[1] == 3 and torch.equal(t[:, :1], t[:, 1:2]) and torch.equal(t[:, :1], t[:, 2:])
+    gray = is_gray(t)
     if gray:
         t = t[:, :1].contiguous()
     enc_t, enc = _encode_plain(t, dtype)

@@ -22,6 +22,7 @@ from PIL import Image
 from . import composite as cp
 from . import presets as presets_mod
 from .classes import resolve_class
+from .color import is_gray
 from .degradations import Inpainting, SuperResolution, lab_recombine, make_degradation
 from .imaging import to_pil
 from .intake import IntakeImage
@@ -170,6 +171,14 @@ def _choose_region(settings: RestoreSettings, size, res: int, hole, notes) -> cp
     return cp.center_region(size)
 
 
+def colours_from_searched_class(result: ReconstructionResult) -> bool:
+    """The class was left to the search and the run colorized (colorization, or a hybrid whose
+    target is gray): the loss compares gray images, so the search cannot see colour, and the class
+    it picked is a guess that decides the palette (docs/RESULTS.md, "One seed per photo is not enough")."""
+    return result.class_searched and (result.task == "colorization"
+                                      or (result.task == "hybrid" and is_gray(result.target)))
+
+
 def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progress=None,
             should_stop=None, reconstructor: Reconstructor | None = None) -> RestoreOutput:
     """Run ``settings.task`` on ``image`` (an ``IntakeImage``); ``mask`` (inpaint/hybrid):
@@ -229,9 +238,7 @@ def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progr
                      should_stop=should_stop)
     if result.cancelled:
         notes.append("cancelled: the result is the last state reached")
-    if result.class_searched and (task == "colorize" or (task == "hybrid" and deg.is_colorization)):
-        # the loss compares gray images, so the search cannot see colour: the class it picks is a
-        # guess, and it decides the palette (docs/RESULTS.md, "One seed per photo is not enough")
+    if colours_from_searched_class(result):
         notes.append(f"the colours follow the class the search picked, '{gan.class_name(result.class_id)}'; the "
                      "search cannot see colour, so if the colours are wrong, name the class (--class, or the "
                      "class picker)")

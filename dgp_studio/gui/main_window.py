@@ -19,9 +19,9 @@ from PySide6.QtWidgets import (QButtonGroup, QColorDialog, QDockWidget, QFileDia
                                QMenu, QMessageBox, QSlider, QSpinBox, QStackedWidget, QTabBar, QToolBar,
                                QToolButton, QVBoxLayout, QWidget)
 
-from dgp_studio.core.color import is_gray
 from dgp_studio.core.errors import friendly_error
 from dgp_studio.core.imaging import to_pil
+from dgp_studio.core.restore import colours_from_searched_class
 
 from . import icons, pipeline, run_cache, settings, shortcuts
 from .autosave import CHOICES as AUTOSAVE_CHOICES, AutosaveManager
@@ -983,10 +983,8 @@ class MainWindow(QMainWindow):
         if r is None or not r.class_searched:
             self.task_panel.classes.set_found(None)
             return
-        # a colorization's loss compares gray images, so the searched class is a guess that sets the palette
-        colours = r.task == "colorization" or (r.task == "hybrid" and is_gray(r.target))  # degradation names
         note = ("Its colours follow that class (the search cannot see colour): if they look wrong, pick another "
-                "class above and run again." if colours else "")
+                "class above and run again." if colours_from_searched_class(r) else "")
         self.task_panel.classes.set_found(r.class_id, note)
 
     def _show_result(self, doc: Document) -> None:
