@@ -258,6 +258,16 @@ def test_hybrid_reconstruct_defend_output_sizes(gan):
     out = restore(gan, img, RestoreSettings("hybrid", **FAST), mask=hole)
     assert out.image.size == (2 * out.region.width, 2 * out.region.height)
     assert out.model_input.size == (16, 16)  # hybrid's x2 SR: the model sees res/2
+    # no mask: the whole (non-square) frame, twice its size, the photo's lightness kept
+    out = restore(gan, img, RestoreSettings("hybrid", **FAST))
+    assert out.region == cp.Region(0, 0, 70, 50) and out.image.size == (140, 100)
+    L = torch.from_numpy(lightness(np.asarray(out.image)))[None, None]
+    err = (lanczos_down(L, 2)[0, 0] - torch.from_numpy(lightness(a))).abs()
+    # pixel noise, the hardest case for back-projection (some pixels would need L* outside 0-100,
+    # clamped, and the finest patterns converge slowest): the typical pixel within half a unit,
+    # against ~20 for the model's image enlarged
+    old = torch.from_numpy(lightness(np.asarray(cp.resize_result(out.result.final, (140, 100)))))[None, None]
+    assert err.median() < 0.5 and (lanczos_down(old, 2)[0, 0] - torch.from_numpy(lightness(a))).abs().median() > 5
     for task in ("reconstruct", "defend"):
         out = restore(gan, img, RestoreSettings(task, **FAST))
         assert out.region == cp.Region(10, 0, 50, 50) and out.image.size == (50, 50)
@@ -310,7 +320,12 @@ def test_restore_hybrid_keeps_the_photo_lightness_where_it_was_seen(gan):
     out = restore(gan, img, RestoreSettings("hybrid", scale=2, **FAST), mask=hole)
     assert out.image.size == (32, 32)
     assert not any("colorization suggested" in n for n in out.notes)    # the hybrid colorizes already
-    assert np.array_equal(np.asarray(out.image), np.asarray(to_pil(out.result.final)))
+    assert np.array_equal(np.asarray(out.region_result), np.asarray(to_pil(out.result.final)))
+    # the written image: its L*, shrunk, is the photo's away from the hole (+ feather + footprint)
+    L = torch.from_numpy(lightness(np.asarray(out.image)))[None, None]
+    far = F.max_pool2d(torch.from_numpy(hole).float()[None, None], 2 * 4 + 1, stride=1, padding=4)[0, 0] == 0
+    err = (lanczos_down(L, 2)[0, 0] - torch.from_numpy(lightness(np.asarray(img.rgb))))[far].abs()
+    assert far.sum() > 100 and err.max() < 0.5
     light = lambda t: (t * torch.tensor([0.2989, 0.5870, 0.1140])[None, :, None, None]).sum(1, keepdim=True)  # noqa: E731
     inp = torch.from_numpy(gray.astype(np.float32) / 127.5 - 1)[None, None]
     big_hole = torch.zeros(1, 1, 32, 32)
@@ -320,3 +335,76 @@ def test_restore_hybrid_keeps_the_photo_lightness_where_it_was_seen(gan):
     miss = ((lanczos_down(light(out.result.final), 2) - inp) * seen).abs()
     raw = ((lanczos_down(light(out.result.image), 2) - inp) * seen).abs()
     assert miss.max() < 2 / 255 and raw.max() > 10 * miss.max()
+
+
+def _gray_detail(side: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:side, 0:side]
+    g = 128 + 80 * np.sin(xx / 1.7) * np.cos(yy / 2.3) + rng.normal(0, 12, (side, side))
+    return np.stack([np.clip(g, 0, 255).astype(np.uint8)] * 3, -1)
+
+
+@pytest.mark.parametrize("f", [1, 2, 4])
+def test_hybrid_composite_keeps_photo_lightness_model_colour_and_fill(f):
+    """hybrid_composite: L*, shrunk f x (Lanczos), is the photo's away from the hole, though the
+    photo has far more detail than the 16 px model output; the colour is the model's (a constant
+    model colour comes out as that colour); in the hole the scratch's white is gone and the
+    model's lightness stays."""
+    side, res = 48, 16
+    photo = _gray_detail(side, f)
+    hole = np.zeros((side, side), bool)
+    hole[12:36, 14:38] = True
+    photo[hole] = 255  # the scratch
+    colour = np.array([150, 90, 60], np.uint8)  # an in-gamut brown, L* ~ 44
+    g_out = torch.from_numpy(np.broadcast_to(colour, (res, res, 3)).copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
+    out = cp.hybrid_composite(photo, g_out, cp.full_region((side, side)), f, hole=hole, feather=2)
+    assert out.shape == (side * f, side * f, 3)
+    L = torch.from_numpy(lightness(out))[None, None]
+    down = (lanczos_down(L, f) if f > 1 else L)[0, 0]
+    far = F.max_pool2d(torch.from_numpy(hole).float()[None, None], 2 * 5 + 1, stride=1, padding=5)[0, 0] == 0
+    err = (down - torch.from_numpy(lightness(photo)))[far].abs()
+    assert err.max() < 0.75 and err.mean() < 0.1  # 8-bit output, 8 back-projection steps (slowest at x4)
+    # the old output (the model's image enlarged) is nowhere near the photo's detail
+    flat = torch.full_like(down, float(lightness(colour[None, None])[0, 0]))
+    assert (flat - torch.from_numpy(lightness(photo)))[far].abs().mean() > 10
+    # the colour: the model's constant a*, b* (where L* leaves it in gamut: mid-tones)
+    lab = cp.rgb_to_lab(torch.from_numpy(out).permute(2, 0, 1)[None].double() / 255)[0]
+    want = cp.rgb_to_lab(torch.from_numpy(colour).double().view(1, 3, 1, 1) / 255)[0, 1:, 0, 0]
+    mid = (lab[0] > 35) & (lab[0] < 65)
+    assert mid.sum() > 100
+    assert (lab[1:, mid] - want[:, None]).abs().max() < 3
+    # the hole's core: the model's L* (~44), not the scratch's white (100)
+    core = lab[0, 18 * f:30 * f, 20 * f:32 * f]
+    assert (core - float(lightness(colour[None, None])[0, 0])).abs().max() < 3
+
+
+def test_restore_hybrid_on_a_large_region_keeps_the_photo_detail(gan):
+    """restore --task hybrid --region full on a photo 4x larger than the model's input: before,
+    the output was the model's image enlarged (detail lost); now its L*, shrunk, is the photo's,
+    --chroma-smooth reaches the colour, and the note says what the model adds."""
+    photo = _gray_detail(64, 7)
+    img = open_image(Image.fromarray(photo))
+    kw = dict(task="hybrid", scale=2, region="full", **FAST)
+    out = restore(gan, img, RestoreSettings(**kw))
+    assert out.model_input.size == (16, 16) and out.image.size == (128, 128)
+    L = torch.from_numpy(lightness(np.asarray(out.image)))[None, None]
+    want = torch.from_numpy(lightness(photo))
+    assert (lanczos_down(L, 2)[0, 0] - want).abs().max() < 0.5
+    enlarged = np.asarray(cp.resize_result(out.result.final, (128, 128)))
+    assert (lanczos_down(torch.from_numpy(lightness(enlarged))[None, None], 2)[0, 0] - want).abs().mean() > 3  # ~6 L* here, 10x the new error
+    assert any("keeps the photo's lightness" in n for n in out.notes)
+    raw = restore(gan, img, RestoreSettings(chroma_smooth=0, **kw))
+    assert np.array_equal(np.asarray(raw.region_result), np.asarray(out.region_result))  # same run
+    a_raw, a_smooth = (chroma(np.asarray(o.image)) for o in (raw, out))
+    assert np.abs(a_raw - a_smooth).max() > 1  # the smoothing reached the written image
+    assert np.abs(lightness(np.asarray(raw.image)) - lightness(np.asarray(out.image))).max() < 1.0
+
+
+def test_restore_hybrid_refuses_an_output_too_large(gan, monkeypatch):
+    """The hybrid writes the region f x larger: past the output limit, a clear error before any run."""
+    import sys
+    monkeypatch.setattr(sys.modules["dgp_studio.core.restore"], "MAX_OUTPUT_PIXELS", 10_000)
+    img = open_image(Image.fromarray(np.full((50, 70, 3), 90, np.uint8)))
+    with pytest.raises(RestoreError, match=r"140x100 px .*--region"):
+        restore(gan, img, RestoreSettings("hybrid", **FAST))
+    assert restore(gan, img, RestoreSettings("hybrid", region="0,0,40", **FAST)).image.size == (80, 80)

@@ -490,6 +490,43 @@ def test_inpaint_and_super_resolution_runs(window, photo, qtbot):
     assert r.task == "super-resolution" and tuple(r.image.shape[-2:]) == (32, 32)
 
 
+def test_hybrid_result_keeps_the_photo_detail_at_twice_the_size(window, photo, qtbot):
+    """Hybrid (colour + low-res, x2) on a region 4x the model's input: the result shown and
+    exported is the region enlarged x2 whose lightness, shrunk, is the photo's (the model adds the
+    colour), not the model's 32 px image enlarged; the status bar says the detail is kept."""
+    from dgp_studio.core.color import rgb_to_lab
+    from dgp_studio.core.degradations import lanczos_down
+    gray = Image.open(photo).convert("L").convert("RGB")
+    path = photo.parent / "old.png"
+    gray.save(path)
+    doc = window.open_paths([path])[0]
+    tp = window.task_panel
+    tp.set_task("hybrid")
+    tp.h_color.setChecked(True)
+    tp.h_inpaint.setChecked(False)
+    tp.h_sr.setChecked(True)
+    assert tp.hybrid_parts() == ["colorization", "sr"] and tp.sr_factor_value() == 2
+    window.canvas.set_region((40, 20, 64))
+    assert doc.region == (40, 20, 64)
+    window._update_region_hint()
+    assert "→ 16×16 model input" in window.status.currentMessage()
+    assert "keeps the photo's detail" in window.status.currentMessage() and not window.canvas.shrink_loses_detail
+    tp.set_preset(short_preset("hybrid", total=10, select_num=4))
+    assert window.run_restoration()
+    assert window.worker.jobs[0].image.size == (16, 16)
+    wait_idle(qtbot, window)
+    entry = window.cache.get(doc.id)
+    assert entry.box == (40, 20, 64) and entry.composite is not None and entry.composite.size == (128, 128)
+    assert window.result_image() is entry.composite and window.canvas.has_result()
+
+    def L(a):
+        return rgb_to_lab(torch.from_numpy(np.asarray(a, np.float64)).permute(2, 0, 1)[None] / 255)[:, :1]
+    want = L(gray.crop((40, 20, 104, 84)))
+    assert (lanczos_down(L(entry.composite), 2) - want).abs().max() < 0.75
+    model_enlarged = Image.fromarray(to_uint8(entry.result.final)).resize((128, 128), Image.LANCZOS)
+    assert (lanczos_down(L(model_enlarged), 2) - want).abs().mean() > 3
+
+
 def test_region_drag_moves_what_the_model_sees(window, photo):
     doc = window.open_paths([photo])[0]
     window.set_tool(Tool.REGION)

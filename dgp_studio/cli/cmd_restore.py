@@ -17,13 +17,14 @@ tasks:
   sr           super-resolution (--scale 2, 4 or 8) of the model's input square, model size /
                scale px (16 px for the bundled 64 px prior at x4, 64 px for BigGAN-256):
                small photos go through whole, otherwise the centred square (or --region)
-  hybrid       colorize + x2 super-resolution (+ fill --mask if given) at once
+  hybrid       colorize + x2 super-resolution (+ fill --mask if given) at once: the region
+               at twice its size, with the photo's own lightness wherever it is not masked
   reconstruct  explain the photo as it is (for manipulations via --save-session)
   defend       remove adversarial noise (reconstruction that stops early)
 
-The model works on a small square (e.g. 64 or 256 px) cut from the photo: colorize squeezes
-the whole frame into it, inpaint takes a square around the mask, the others the centred
-square; choose another square with --region x,y,size. A mask larger than one square is
+The model works on a small square (e.g. 64 or 256 px) cut from the photo: colorize and hybrid
+squeeze the whole frame into it, inpaint and hybrid with --mask take a square around the mask,
+the others the centred square; choose another square with --region x,y,size. A mask larger than one square is
 filled region by region: run again on the result with another --region."""
 
 EXAMPLES = """examples:
@@ -74,7 +75,7 @@ def register(subparsers) -> None:
     p.add_argument("--feather", type=int, metavar="PX", help="width in px of the soft seam around an inpainted hole (default: half a model "
                         "pixel, 2-16 px) or inside a colorized --region's edge (default: one model pixel)")
     p.add_argument("--chroma-smooth", type=float, metavar="PX", default=None,
-                   help="colorize: blur the model's colour by this sigma in model pixels before it is upsampled "
+                   help="colorize and hybrid: blur the model's colour by this sigma in model pixels before it is upsampled "
                         "along the photo's edges (default 2: muted, coherent colour; 0 = the model's raw chroma)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--out", metavar="FILE", help="output file (one input only): .png keeps transparency and the "

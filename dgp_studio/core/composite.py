@@ -19,7 +19,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .color import CHROMA_SIGMA, gauss_blur, lab_to_rgb, lab_to_rgb_linear, recombine_lightness, rgb_to_lab
+from .color import (CHROMA_SIGMA, gauss_blur, is_gray, lab_to_rgb, lab_to_rgb_linear, recombine_lightness,
+                    rgb_to_lab)
+from .degradations import lanczos_down
 
 CHUNK_PIXELS = 1 << 20  # colour conversions run on row bands of about this many pixels
 
@@ -350,6 +352,62 @@ def inpaint_composite(rgb: np.ndarray, hole: np.ndarray, g_out: torch.Tensor, re
     return out
 
 
+HYBRID_BP_STEPS = 8  # back-projection steps onto the photo's lightness: within ~0.3 L* of it after 8
+
+
+def hybrid_composite(rgb: np.ndarray, g_out: torch.Tensor, region: Region, factor: int, hole=None,
+                     feather: int | None = None, chroma_sigma: float = CHROMA_SIGMA,
+                     chroma_src: torch.Tensor | None = None) -> np.ndarray:
+    """Full-size result of a colorizing hybrid run: ``region`` enlarged ``factor`` x (an
+    (h*f)x(w*f)x3 uint8 array).  Lightness: the model's (``g_out``, the finished image) enlarged,
+    then back-projected onto the photo's OWN lightness at the region's native size (Lanczos
+    reduction, as the model's input was made), so the photo keeps every pixel of detail it has
+    and the model adds only what lies above it.  Pixels of ``hole`` (HxW bool over the photo,
+    grown by ``feather`` px) are not used: there the model's fill stays, its correction fading in
+    smoothly.  Chroma: the model's (``chroma_src``, default ``g_out``: pass the raw image when
+    ``g_out`` was smoothed already), smoothed by ``chroma_sigma`` model px and upsampled along that
+    lightness (as ``colorize_composite``)."""
+    ys, xs = region.slices()
+    crop = rgb[ys, xs]
+    h, w = crop.shape[:2]
+    f = int(factor)
+    hole_r = None if hole is None else np.asarray(hole[ys, xs]).astype(bool)
+    if hole_r is not None and not hole_r.any():
+        hole_r = None
+    if hole_r is not None:  # keep scratch pixels out of the lightness the model is tied to
+        crop = prefill_hole(crop, hole_r, g_out.shape[-1])
+    Lp = torch.empty(1, 1, h, w, dtype=torch.float32)
+    for a, b in _bands(h, w):
+        Lp[:, :, a:b] = rgb_to_lab(_t01(crop[a:b]))[:, :1]
+    g = g_out.detach().cpu().float().clamp(-1, 1)
+    Lm = rgb_to_lab((g.double() + 1) / 2)[:, :1].float()
+    L = F.interpolate(Lm, size=(h * f, w * f), mode="bicubic", align_corners=False).clamp(0, 100)
+    use = None
+    if hole_r is not None:
+        fth = feather if feather is not None else inpaint_feather(region, g_out.shape[-1])
+        use = 1 - feathered_alpha(torch.from_numpy(hole_r.astype(np.float32)), fth)
+    for _ in range(HYBRID_BP_STEPS):
+        d = Lp - (lanczos_down(L, f) if f > 1 else L)
+        if use is not None:
+            d = d * use
+        up = d if f == 1 else F.interpolate(d, size=L.shape[-2:], mode="bicubic", align_corners=False)
+        L = (L + up).clamp(0, 100)
+    low = model_chroma(g_out if chroma_src is None else chroma_src).float()
+    if chroma_sigma > 0:
+        low = gauss_blur(low, float(chroma_sigma))
+    g_low = F.interpolate(L / 100.0, size=low.shape[-2:], mode="area")
+    A, B = guided_coefficients(g_low, low, 1, 5e-4)
+    H2, W2 = L.shape[-2:]
+    out = np.empty((H2, W2, 3), dtype=np.uint8)
+    for a, b in _bands(H2, W2):
+        win = (a, b, 0, W2)
+        Lb = L[:, :, a:b]
+        ab = (upsample_window(A, (H2, W2), win, "bilinear") * (Lb / 100.0)
+              + upsample_window(B, (H2, W2), win, "bilinear")).double()
+        out[a:b] = lab_to_uint8(Lb, ab)
+    return out
+
+
 def upsample_window(x: torch.Tensor, size, window, mode: str = "bicubic") -> torch.Tensor:
     """Rows r0:r1, cols c0:c1 of ``x`` resized to ``size`` - without building the rest of the
     big image (the sampling grid of F.interpolate with align_corners=False, edges clamped)."""
@@ -374,18 +432,26 @@ def resize_result(g_out: torch.Tensor, size) -> Image.Image:
     return img if img.size == tuple(size) else img.resize(tuple(size), Image.LANCZOS)
 
 
+def colorized(result) -> bool:
+    """The run colorized: colorization, or a hybrid whose target (what the loss compares) is gray."""
+    return result.task == "colorization" or (result.task == "hybrid" and is_gray(result.target))
+
+
 def composite_result(image: Image.Image, result, box, task: str, hole=None, feather: int | None = None,
                      chroma_sigma: float = CHROMA_SIGMA):
     """The editor's hook: a finished ``ReconstructionResult`` for the square ``box``
     ((left, top, side) or a Region) written back into the full photo ``image`` (PIL RGB).
     ``hole``: True = filled, at the photo's size or the model's.  Returns a PIL image of the
-    photo's size for colorization and inpainting, None for tasks whose result is the region itself."""
+    photo's size for colorization and inpainting; for a colorizing hybrid, the box enlarged by the
+    run's super-resolution factor (``hybrid_composite``: the photo's detail kept); None for tasks
+    whose result is the region itself."""
     region = box if isinstance(box, Region) else Region(int(box[0]), int(box[1]), int(box[2]), int(box[2]))
     t = task.lower()
     rgb = np.asarray(image.convert("RGB"))
     if t.startswith("color"):
         return Image.fromarray(colorize_composite(rgb, result.image, region, feather, chroma_sigma=chroma_sigma))
-    if t.startswith("inpaint") and hole is not None:
+    full = None
+    if hole is not None:
         hole = np.asarray(hole).astype(bool)
         if hole.shape == rgb.shape[:2]:
             full = hole
@@ -393,5 +459,10 @@ def composite_result(image: Image.Image, result, box, task: str, hole=None, feat
             up = Image.fromarray(hole.astype(np.uint8) * 255).resize((region.width, region.height), Image.NEAREST)
             full = np.zeros(rgb.shape[:2], dtype=bool)
             full[region.slices()] = np.asarray(up) > 127
+    if t.startswith("inpaint") and full is not None:
         return Image.fromarray(inpaint_composite(rgb, full, result.final, region, feather))
+    if t == "hybrid" and colorized(result):
+        f = max(1, result.final.shape[-1] // result.observed.shape[-1])
+        return Image.fromarray(hybrid_composite(rgb, result.final, region, f, hole=full, feather=feather,
+                                                chroma_sigma=chroma_sigma, chroma_src=result.image))
     return None

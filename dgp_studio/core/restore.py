@@ -9,7 +9,10 @@ Shared by ``dgp-studio restore``, the batch runner and the editor.  What each ta
   square around the hole; a hole larger than one square needs several runs with ``region``;
 - sr: the region (default: the centred square; whole photos no larger than res/f px go through
   as they are) at f times its size;
-- hybrid / reconstruct / defend: the region's result at the region's size (x f for hybrid).
+- hybrid: the region (default: the whole frame, or a square around the mask) at f times its
+  size: the photo's own lightness (back-projected into the model's), the model's colour and fill
+  (``composite.hybrid_composite``);
+- reconstruct / defend: the region's result at the region's size.
 """
 from __future__ import annotations
 
@@ -22,12 +25,12 @@ from PIL import Image
 from . import composite as cp
 from . import presets as presets_mod
 from .classes import resolve_class
-from .color import is_gray
 from .degradations import Inpainting, SuperResolution, lab_recombine, make_degradation
 from .imaging import to_pil
 from .intake import IntakeImage
 from .reconstructor import ReconstructionResult, Reconstructor
 
+MAX_OUTPUT_PIXELS = 100_000_000  # a hybrid writes the region f x larger: keep its memory (~20 B/px) bounded
 TASKS = ("colorize", "inpaint", "sr", "hybrid", "reconstruct", "defend")
 TASK_PRESET = {"colorize": "colorization", "inpaint": "inpainting", "sr": "super-resolution",
                "hybrid": "hybrid", "reconstruct": "reconstruct", "defend": "defence"}
@@ -150,7 +153,8 @@ def _choose_region(settings: RestoreSettings, size, res: int, hole, notes) -> cp
                              f"({100 * inside / hole.sum():.0f}%) is filled; run again on the result with "
                              "another --region to fill the rest")
         return region
-    if t == "colorize":
+    if t == "colorize" or (t == "hybrid" and hole is None):
+        # the whole frame: colour is low-frequency and the lightness stays the photo's own
         return cp.full_region(size)
     if t == "inpaint" or (t == "hybrid" and hole is not None):
         region = cp.region_around(hole, res // settings.factor if t == "hybrid" else res)
@@ -175,8 +179,7 @@ def colours_from_searched_class(result: ReconstructionResult) -> bool:
     """The class was left to the search and the run colorized (colorization, or a hybrid whose
     target is gray): the loss compares gray images, so the search cannot see colour, and the class
     it picked is a guess that decides the palette (docs/RESULTS.md, "One seed per photo is not enough")."""
-    return result.class_searched and (result.task == "colorization"
-                                      or (result.task == "hybrid" and is_gray(result.target)))
+    return result.class_searched and cp.colorized(result)
 
 
 def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progress=None,
@@ -208,14 +211,23 @@ def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progr
         raise RestoreError(str(e)) from None
     region = _choose_region(settings, (W, H), res, hole, notes)
     f = settings.factor
+    if task == "hybrid" and region.width * region.height * f * f > MAX_OUTPUT_PIXELS:
+        raise RestoreError(f"the hybrid's output would be {region.width * f}x{region.height * f} px "
+                           f"({region.width * region.height * f * f / 1e6:.0f} MP, more than "
+                           f"{MAX_OUTPUT_PIXELS / 1e6:.0f} MP): choose a smaller --region or reduce the photo first")
     in_side = res // f if task in ("sr", "hybrid") and f > 1 else res
     if task in ("reconstruct", "defend") and max(region.width, region.height) > res:
         notes.append(f"the result is the model's {res} px output enlarged to the {region.width}x{region.height} px "
                      f"region, so it has less detail than the photo (the method works at the model's resolution)")
     if in_side < res and max(region.width, region.height) > in_side:
-        notes.append(f"the {region.width}x{region.height} px region is reduced to {in_side} px (the model's "
-                     f"input for x{f}) before super-resolution, so the result has less detail than the photo; "
-                     f"a region of {in_side} px keeps every pixel")
+        if task == "hybrid":  # the photo's own lightness is put back (composite.hybrid_composite)
+            notes.append(f"the model sees the {region.width}x{region.height} px region reduced to {in_side} px: it "
+                         f"adds the colour, the fill and detail at its own scale; the result keeps the photo's "
+                         f"lightness, enlarged x{f}, wherever the photo is not masked")
+        else:
+            notes.append(f"the {region.width}x{region.height} px region is reduced to {in_side} px (the model's "
+                         f"input for x{f}) before super-resolution, so the result has less detail than the photo; "
+                         f"a region of {in_side} px keeps every pixel")
     model_in = cp.crop_to_model(image.rgb, region, in_side, hole=hole)
 
     known = None
@@ -257,7 +269,12 @@ def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progr
     else:
         size = (region.width * f, region.height * f)
         src = result.final  # the task's own finish (super-resolution: consistent with the input)
-        out = cp.resize_result(src, size)
+        if task == "hybrid":  # the photo's own lightness back-projected in, the model's colour and fill
+            sigma = cp.CHROMA_SIGMA if settings.chroma_smooth is None else settings.chroma_smooth
+            out = Image.fromarray(cp.hybrid_composite(rgb, src, region, f, hole=hole, feather=settings.feather,
+                                                      chroma_sigma=sigma, chroma_src=result.image))
+        else:
+            out = cp.resize_result(src, size)
         region_result = to_pil(src)
         if alpha is not None:
             alpha = alpha.crop(region.box).resize(size, Image.BILINEAR)

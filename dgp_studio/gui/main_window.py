@@ -664,7 +664,7 @@ class MainWindow(QMainWindow):
         tp, res = self.task_panel, self.gan.resolution if self.gan else None
         self.canvas.model_input_side = res and pipeline.input_side(res, tp.task(), tp.sr_factor_value(),
                                                                    tp.hybrid_parts())
-        self.canvas.shrink_loses_detail = pipeline.low_res(tp.task(), tp.hybrid_parts())
+        self.canvas.shrink_loses_detail = pipeline.shrink_loses_detail(tp.task(), tp.hybrid_parts())
         self.canvas.viewport().update()
 
     def _update_region_hint(self, timeout_ms: int = 4000) -> None:
@@ -676,10 +676,12 @@ class MainWindow(QMainWindow):
         msg = f"Region {side}×{side} at ({left}, {top})"
         self._sync_canvas_model_input()
         n = self.canvas.model_input_side
-        if n and self.canvas.shrink_loses_detail:
+        if n and pipeline.low_res(self.task_panel.task(), self.task_panel.hybrid_parts()):
             msg += f" → {n}×{n} model input, ×{res // n} → {res}×{res}"
-            if side > n:  # shrunk before the model sees it: less detail out than the photo has
+            if side > n and self.canvas.shrink_loses_detail:  # less detail out than the photo has
                 msg += f" · reduced: a region of {n} px keeps every pixel"
+            elif side > n:  # a colorizing hybrid: the result keeps the photo's lightness
+                msg += " · the result keeps the photo's detail"
         elif n:
             msg += f" → {n}×{n} model input"
         if pipeline.needs_mask(self.task_panel.task(), self.task_panel.hybrid_parts()):
@@ -995,9 +997,11 @@ class MainWindow(QMainWindow):
             return
         left, top, side = entry.box
         box = QRectF(left, top, side, side)
-        if entry.composite is not None:
+        if entry.composite is not None and entry.composite.size == doc.image.size:
             w, h = entry.composite.size
             self.canvas.set_result(pil_to_qimage(entry.composite), QRectF(0, 0, w, h), focus=box)
+        elif entry.composite is not None:  # the region, enlarged (hybrid with super-resolution)
+            self.canvas.set_result(pil_to_qimage(entry.composite), box)
         else:
             self.canvas.set_result(tensor_to_qimage(entry.result.final), box)
 
