@@ -271,6 +271,18 @@ def model_chroma(g_out: torch.Tensor) -> torch.Tensor:
     return rgb_to_lab(((g_out.detach().cpu().double().clamp(-1, 1) + 1) / 2))[:, 1:]
 
 
+def chroma_coefficients(g_out: torch.Tensor, L: torch.Tensor, chroma_sigma: float, radius: int = 1,
+                        eps: float = 5e-4):
+    """Guided-filter coefficients (A, B) at the model's size that carry its chroma (smoothed by
+    ``chroma_sigma`` model px) along the full-size lightness ``L`` (1x1xHxW, 0-100): the chroma
+    at full size is up(A) * L/100 + up(B)."""
+    low = model_chroma(g_out).float()
+    if chroma_sigma > 0:
+        low = gauss_blur(low, float(chroma_sigma))
+    g_low = F.interpolate(L / 100.0, size=low.shape[-2:], mode="area")
+    return guided_coefficients(g_low, low, radius, eps)
+
+
 def colorize_composite(rgb: np.ndarray, g_out: torch.Tensor, region: Region, feather: int | None = None,
                        eps: float = 5e-4, radius: int = 1, chroma_sigma: float = CHROMA_SIGMA) -> np.ndarray:
     """Full-resolution colorization: the ORIGINAL lightness everywhere; inside ``region`` the
@@ -286,11 +298,7 @@ def colorize_composite(rgb: np.ndarray, g_out: torch.Tensor, region: Region, fea
     L = torch.empty(1, 1, h, w, dtype=torch.float32)
     for a, b in _bands(h, w):
         L[:, :, a:b] = rgb_to_lab(_t01(crop[a:b]))[:, :1]
-    low = model_chroma(g_out).float()
-    if chroma_sigma > 0:
-        low = gauss_blur(low, float(chroma_sigma))
-    g_low = F.interpolate(L / 100.0, size=low.shape[-2:], mode="area")
-    A, B = guided_coefficients(g_low, low, radius, eps)
+    A, B = chroma_coefficients(g_out, L, chroma_sigma, radius, eps)
     seam = not region.covers((W, H))
     f = feather if feather is not None else max(2, round(region.side / g_out.shape[-1]))
     for a, b in _bands(h, w):
@@ -392,11 +400,7 @@ def hybrid_composite(rgb: np.ndarray, g_out: torch.Tensor, region: Region, facto
             d = d * use
         up = d if f == 1 else F.interpolate(d, size=L.shape[-2:], mode="bicubic", align_corners=False)
         L = (L + up).clamp(0, 100)
-    low = model_chroma(g_out if chroma_src is None else chroma_src).float()
-    if chroma_sigma > 0:
-        low = gauss_blur(low, float(chroma_sigma))
-    g_low = F.interpolate(L / 100.0, size=low.shape[-2:], mode="area")
-    A, B = guided_coefficients(g_low, low, 1, 5e-4)
+    A, B = chroma_coefficients(g_out if chroma_src is None else chroma_src, L, chroma_sigma)
     H2, W2 = L.shape[-2:]
     out = np.empty((H2, W2, 3), dtype=np.uint8)
     for a, b in _bands(H2, W2):
