@@ -260,6 +260,7 @@ def test_hybrid_reconstruct_defend_output_sizes(gan):
     assert out.model_input.size == (16, 16)  # hybrid's x2 SR: the model sees res/2
     # no mask: the whole (non-square) frame, twice its size, the photo's lightness kept
     out = restore(gan, img, RestoreSettings("hybrid", **FAST))
+    assert any("already has colour: the model's colours replace it" in n for n in out.notes)
     assert out.region == cp.Region(0, 0, 70, 50) and out.image.size == (140, 100)
     L = torch.from_numpy(lightness(np.asarray(out.image)))[None, None]
     err = (lanczos_down(L, 2)[0, 0] - torch.from_numpy(lightness(a))).abs()
@@ -393,6 +394,7 @@ def test_restore_hybrid_on_a_large_region_keeps_the_photo_detail(gan):
     enlarged = np.asarray(cp.resize_result(out.result.final, (128, 128)))
     assert (lanczos_down(torch.from_numpy(lightness(enlarged))[None, None], 2)[0, 0] - want).abs().mean() > 3  # ~6 L* here, 10x the new error
     assert any("keeps the photo's lightness" in n for n in out.notes)
+    assert not any("already has colour" in n for n in out.notes)  # a gray photo
     raw = restore(gan, img, RestoreSettings(chroma_smooth=0, **kw))
     assert np.array_equal(np.asarray(raw.region_result), np.asarray(out.region_result))  # same run
     a_raw, a_smooth = (chroma(np.asarray(o.image)) for o in (raw, out))

@@ -193,9 +193,8 @@ def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progr
     notes = list(image.notes)
     if task in ("colorize", "hybrid"):  # both colorize: suggesting it would be noise
         notes = [n for n in notes if "colorization suggested" not in n]
-    if task == "colorize":
-        if not (image.grayscale or image.toned):
-            notes.append("the photo already has colour: the model's colours replace it (lightness is kept)")
+    if task in ("colorize", "hybrid") and not (image.grayscale or image.toned):
+        notes.append("the photo already has colour: the model's colours replace it (lightness is kept)")
     hole = None
     if task == "inpaint" and mask is None:
         raise RestoreError("inpainting needs a mask (--mask PNG, white = pixels to fill)")
