@@ -461,7 +461,7 @@ def test_inpaint_and_super_resolution_runs(window, photo, qtbot):
     doc = window.open_paths([photo])[0]
     tp = window.task_panel
     tp.set_task("inpainting")
-    assert window.canvas.model_input_side == 32 and not window.canvas.shrink_loses_detail
+    assert window.canvas.model_input_side == 32
     tp.set_preset(short_preset("inpainting", total=10, select_num=4))
     assert not window.run_restoration()                   # nothing painted yet: a message, no run
     assert "Paint" in window.last_error
@@ -477,17 +477,26 @@ def test_inpaint_and_super_resolution_runs(window, photo, qtbot):
     # super-resolution x4: the region goes in at a quarter of the model's resolution
     tp.set_task("super-resolution")
     tp.sr_factor.setCurrentIndex(0)
-    # the status bar says what the model gets, and that a larger region loses detail
+    # the status bar says what the model gets, and that the result keeps a larger region's detail
     side = doc.region[2]
     assert f"Region {side}×{side}" in window.status.currentMessage() and "→ 8×8 model input, ×4 → 32×32" in \
-        window.status.currentMessage() and (side <= 8 or "a region of 8 px keeps every pixel" in window.status.currentMessage())
-    assert window.canvas.model_input_side == 8 and window.canvas.shrink_loses_detail
+        window.status.currentMessage() and (side <= 8 or "keeps the photo's detail" in window.status.currentMessage())
+    assert window.canvas.model_input_side == 8
     tp.set_preset(short_preset("super-resolution", total=10, select_num=4))
     assert window.run_restoration()
     assert window.worker.jobs[0].image.size == (8, 8)
     wait_idle(qtbot, window)
-    r = window.cache.get(doc.id).result
+    entry = window.cache.get(doc.id)
+    r = entry.result
     assert r.task == "super-resolution" and tuple(r.image.shape[-2:]) == (32, 32)
+    # shown and exported: the region x4 with the photo's own pixels back-projected in
+    assert entry.composite is not None and entry.composite.size == (4 * side, 4 * side)
+    assert window.result_image() is entry.composite
+    left, top = doc.region[:2]
+    got = torch.from_numpy(np.asarray(entry.composite, np.float32)).permute(2, 0, 1)[None]
+    want = np.asarray(doc.image.crop((left, top, left + side, top + side)), np.float32)
+    from dgp_studio.core.degradations import lanczos_down
+    assert np.abs(lanczos_down(got, 4)[0].permute(1, 2, 0).numpy() - want).mean() < 1.0
 
 
 def test_hybrid_result_keeps_the_photo_detail_at_twice_the_size(window, photo, qtbot):
@@ -510,7 +519,7 @@ def test_hybrid_result_keeps_the_photo_detail_at_twice_the_size(window, photo, q
     assert doc.region == (40, 20, 64)
     window._update_region_hint()
     assert "→ 16×16 model input" in window.status.currentMessage()
-    assert "keeps the photo's detail" in window.status.currentMessage() and not window.canvas.shrink_loses_detail
+    assert "keeps the photo's detail" in window.status.currentMessage()
     tp.set_preset(short_preset("hybrid", total=10, select_num=4))
     assert window.run_restoration()
     assert window.worker.jobs[0].image.size == (16, 16)

@@ -360,46 +360,72 @@ def inpaint_composite(rgb: np.ndarray, hole: np.ndarray, g_out: torch.Tensor, re
     return out
 
 
-HYBRID_BP_STEPS = 8  # back-projection steps onto the photo's lightness: within ~0.3 L* of it after 8
+BP_STEPS = 8  # back-projection steps onto the photo's own pixels: within ~0.3 levels of them after 8
+
+
+def back_project_onto(model: torch.Tensor, photo: torch.Tensor, factor: int, top: float,
+                      use: torch.Tensor | None = None) -> torch.Tensor:
+    """``model`` (1xCxrxr, any size) enlarged to ``factor`` x ``photo``'s size (bicubic), then
+    corrected until, shrunk ``factor`` x (Lanczos, as the model's input was made), it gives back
+    ``photo`` (1xCxhxw): the photo keeps every pixel of detail it has, the model adds only what
+    lies above it.  Values stay in [0, ``top``] at every step; ``use`` (1x1xhxw, 0-1) weights
+    the photo's pixels (0 = not used: a hole)."""
+    h, w = photo.shape[-2:]
+    f = int(factor)
+    x = F.interpolate(model, size=(h * f, w * f), mode="bicubic", align_corners=False).clamp(0, top)
+    for _ in range(BP_STEPS):
+        d = photo - (lanczos_down(x, f) if f > 1 else x)
+        if use is not None:
+            d = d * use
+        up = d if f == 1 else F.interpolate(d, size=x.shape[-2:], mode="bicubic", align_corners=False)
+        x = (x + up).clamp(0, top)
+    return x
+
+
+def _region_photo(rgb: np.ndarray, region: Region, hole, feather, res: int):
+    """The region's pixels (hole pre-filled) and the weights of the photo's pixels for
+    back-projection: 0 on the hole, fading to 1 over ``feather`` px outside it (None: no hole)."""
+    ys, xs = region.slices()
+    crop = rgb[ys, xs]
+    hole_r = None if hole is None else np.asarray(hole[ys, xs]).astype(bool)
+    if hole_r is None or not hole_r.any():
+        return crop, None
+    crop = prefill_hole(crop, hole_r, res)  # keep scratch pixels out of what the model is tied to
+    fth = feather if feather is not None else inpaint_feather(region, res)
+    return crop, 1 - feathered_alpha(torch.from_numpy(hole_r.astype(np.float32)), fth)
+
+
+def sr_composite(rgb: np.ndarray, g_out: torch.Tensor, region: Region, factor: int, hole=None,
+                 feather: int | None = None) -> np.ndarray:
+    """Full-size super-resolution (also a hybrid that does not colorize): ``region`` enlarged
+    ``factor`` x, the model's finished image back-projected onto the photo's own pixels at the
+    region's size (``back_project_onto``), so a region larger than the model's input keeps its
+    detail; on ``hole`` (HxW bool over the photo) the model's fill stays, as in ``hybrid_composite``."""
+    crop, use = _region_photo(rgb, region, hole, feather, g_out.shape[-1])
+    photo = torch.from_numpy(np.array(crop, dtype=np.float32)).permute(2, 0, 1)[None]
+    model = (g_out.detach().cpu().float().clamp(-1, 1) + 1) * 127.5
+    x = back_project_onto(model, photo, factor, 255.0, use)
+    return x[0].permute(1, 2, 0).round().to(torch.uint8).numpy()
 
 
 def hybrid_composite(rgb: np.ndarray, g_out: torch.Tensor, region: Region, factor: int, hole=None,
                      feather: int | None = None, chroma_sigma: float = CHROMA_SIGMA,
                      chroma_src: torch.Tensor | None = None) -> np.ndarray:
     """Full-size result of a colorizing hybrid run: ``region`` enlarged ``factor`` x (an
-    (h*f)x(w*f)x3 uint8 array).  Lightness: the model's (``g_out``, the finished image) enlarged,
-    then back-projected onto the photo's OWN lightness at the region's native size (Lanczos
-    reduction, as the model's input was made), so the photo keeps every pixel of detail it has
-    and the model adds only what lies above it.  Pixels of ``hole`` (HxW bool over the photo,
-    grown by ``feather`` px) are not used: there the model's fill stays, its correction fading in
-    smoothly.  Chroma: the model's (``chroma_src``, default ``g_out``: pass the raw image when
-    ``g_out`` was smoothed already), smoothed by ``chroma_sigma`` model px and upsampled along that
-    lightness (as ``colorize_composite``)."""
-    ys, xs = region.slices()
-    crop = rgb[ys, xs]
+    (h*f)x(w*f)x3 uint8 array).  Lightness: the model's (``g_out``, the finished image)
+    back-projected onto the photo's OWN lightness at the region's size (``back_project_onto``),
+    except on ``hole`` (HxW bool over the photo, grown by ``feather`` px), where the model's fill
+    stays and its correction fades in smoothly.  Chroma: the model's (``chroma_src``, default
+    ``g_out``: pass the raw image when ``g_out`` was smoothed already), smoothed by
+    ``chroma_sigma`` model px and upsampled along that lightness (as ``colorize_composite``)."""
+    crop, use = _region_photo(rgb, region, hole, feather, g_out.shape[-1])
     h, w = crop.shape[:2]
-    f = int(factor)
-    hole_r = None if hole is None else np.asarray(hole[ys, xs]).astype(bool)
-    if hole_r is not None and not hole_r.any():
-        hole_r = None
-    if hole_r is not None:  # keep scratch pixels out of the lightness the model is tied to
-        crop = prefill_hole(crop, hole_r, g_out.shape[-1])
     Lp = torch.empty(1, 1, h, w, dtype=torch.float32)
     for a, b in _bands(h, w):
         Lp[:, :, a:b] = rgb_to_lab(_t01(crop[a:b]))[:, :1]
     g = g_out.detach().cpu().float().clamp(-1, 1)
     Lm = rgb_to_lab((g.double() + 1) / 2)[:, :1].float()
-    L = F.interpolate(Lm, size=(h * f, w * f), mode="bicubic", align_corners=False).clamp(0, 100)
-    use = None
-    if hole_r is not None:
-        fth = feather if feather is not None else inpaint_feather(region, g_out.shape[-1])
-        use = 1 - feathered_alpha(torch.from_numpy(hole_r.astype(np.float32)), fth)
-    for _ in range(HYBRID_BP_STEPS):
-        d = Lp - (lanczos_down(L, f) if f > 1 else L)
-        if use is not None:
-            d = d * use
-        up = d if f == 1 else F.interpolate(d, size=L.shape[-2:], mode="bicubic", align_corners=False)
-        L = (L + up).clamp(0, 100)
+    L = back_project_onto(Lm, Lp, factor, 100.0, use)
     A, B = chroma_coefficients(g_out if chroma_src is None else chroma_src, L, chroma_sigma)
     H2, W2 = L.shape[-2:]
     out = np.empty((H2, W2, 3), dtype=np.uint8)
@@ -446,9 +472,9 @@ def composite_result(image: Image.Image, result, box, task: str, hole=None, feat
     """The editor's hook: a finished ``ReconstructionResult`` for the square ``box``
     ((left, top, side) or a Region) written back into the full photo ``image`` (PIL RGB).
     ``hole``: True = filled, at the photo's size or the model's.  Returns a PIL image of the
-    photo's size for colorization and inpainting; for a colorizing hybrid, the box enlarged by the
-    run's super-resolution factor (``hybrid_composite``: the photo's detail kept); None for tasks
-    whose result is the region itself."""
+    photo's size for colorization and inpainting; for super-resolution and the hybrid, the box
+    enlarged by the run's factor (``sr_composite``, ``hybrid_composite``: the photo's detail kept);
+    None for tasks whose result is the region itself (reconstruct, defend)."""
     region = box if isinstance(box, Region) else Region(int(box[0]), int(box[1]), int(box[2]), int(box[2]))
     t = task.lower()
     rgb = np.asarray(image.convert("RGB"))
@@ -465,8 +491,10 @@ def composite_result(image: Image.Image, result, box, task: str, hole=None, feat
             full[region.slices()] = np.asarray(up) > 127
     if t.startswith("inpaint") and full is not None:
         return Image.fromarray(inpaint_composite(rgb, full, result.final, region, feather))
+    f = max(1, result.final.shape[-1] // result.observed.shape[-1])
     if t == "hybrid" and colorized(result):
-        f = max(1, result.final.shape[-1] // result.observed.shape[-1])
         return Image.fromarray(hybrid_composite(rgb, result.final, region, f, hole=full, feather=feather,
                                                 chroma_sigma=chroma_sigma, chroma_src=result.image))
+    if t.startswith("super") or t == "hybrid":
+        return Image.fromarray(sr_composite(rgb, result.final, region, f, hole=full, feather=feather))
     return None

@@ -8,7 +8,8 @@ Shared by ``dgp-studio restore``, the batch runner and the editor.  What each ta
 - inpaint: the whole photo with only the hole (+ a feather band) changed; default region: a
   square around the hole; a hole larger than one square needs several runs with ``region``;
 - sr: the region (default: the centred square; whole photos no larger than res/f px go through
-  as they are) at f times its size;
+  as they are) at f times its size, back-projected onto the photo's own pixels
+  (``composite.sr_composite``: a larger region keeps its detail);
 - hybrid: the region (default: the whole frame, or a square around the mask) at f times its
   size: the photo's own lightness (back-projected into the model's), the model's colour and fill
   (``composite.hybrid_composite``);
@@ -165,8 +166,8 @@ def _choose_region(settings: RestoreSettings, size, res: int, hole, notes) -> cp
     if t in ("sr", "hybrid") and max(size) * settings.factor <= res:
         return cp.full_region(size)  # a small whole photo goes straight through
     if t in ("sr", "hybrid") and settings.factor > 1:
-        # the model's input is res/f px: a larger square would be shrunk to it first and come out
-        # with less detail than the photo has; so the default is one input's worth of native pixels
+        # the model's input is res/f px: on a larger square it adds detail only at its own scale
+        # (the result is mostly the photo enlarged), so the default is one input's worth of pixels
         side = res // settings.factor
         w, h = size
         notes.append(f"x{settings.factor} super-resolution works on a {side} px square (the model's input): "
@@ -210,8 +211,8 @@ def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progr
         raise RestoreError(str(e)) from None
     region = _choose_region(settings, (W, H), res, hole, notes)
     f = settings.factor
-    if task == "hybrid" and region.width * region.height * f * f > MAX_OUTPUT_PIXELS:
-        raise RestoreError(f"the hybrid's output would be {region.width * f}x{region.height * f} px "
+    if task in ("sr", "hybrid") and region.width * region.height * f * f > MAX_OUTPUT_PIXELS:
+        raise RestoreError(f"the {task} output would be {region.width * f}x{region.height * f} px "
                            f"({region.width * region.height * f * f / 1e6:.0f} MP, more than "
                            f"{MAX_OUTPUT_PIXELS / 1e6:.0f} MP): choose a smaller --region or reduce the photo first")
     in_side = res // f if task in ("sr", "hybrid") and f > 1 else res
@@ -219,14 +220,15 @@ def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progr
         notes.append(f"the result is the model's {res} px output enlarged to the {region.width}x{region.height} px "
                      f"region, so it has less detail than the photo (the method works at the model's resolution)")
     if in_side < res and max(region.width, region.height) > in_side:
-        if task == "hybrid":  # the photo's own lightness is put back (composite.hybrid_composite)
+        # the photo's own pixels are put back (composite.sr_composite / hybrid_composite)
+        if task == "hybrid":
             notes.append(f"the model sees the {region.width}x{region.height} px region reduced to {in_side} px: it "
                          f"adds the colour, the fill and detail at its own scale; the result keeps the photo's "
                          f"lightness, enlarged x{f}, wherever the photo is not masked")
         else:
-            notes.append(f"the {region.width}x{region.height} px region is reduced to {in_side} px (the model's "
-                         f"input for x{f}) before super-resolution, so the result has less detail than the photo; "
-                         f"a region of {in_side} px keeps every pixel")
+            notes.append(f"the model sees the {region.width}x{region.height} px region reduced to {in_side} px: "
+                         f"it adds detail at its own scale only; the result keeps the photo's own detail, "
+                         f"enlarged x{f} (a region of {in_side} px is enlarged by the model alone)")
     model_in = cp.crop_to_model(image.rgb, region, in_side, hole=hole)
 
     known = None
@@ -272,6 +274,8 @@ def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progr
             sigma = cp.CHROMA_SIGMA if settings.chroma_smooth is None else settings.chroma_smooth
             out = Image.fromarray(cp.hybrid_composite(rgb, src, region, f, hole=hole, feather=settings.feather,
                                                       chroma_sigma=sigma, chroma_src=result.image))
+        elif task == "sr":  # the photo's own pixels back-projected in
+            out = Image.fromarray(cp.sr_composite(rgb, src, region, f))
         else:
             out = cp.resize_result(src, size)
         region_result = to_pil(src)

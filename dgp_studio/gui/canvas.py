@@ -129,7 +129,6 @@ class Canvas(QGraphicsView):
         self.result_note = ""
         self.region = (0, 0, 0)
         self.model_input_side: int | None = None  # what the region becomes for the model (set by the window)
-        self.shrink_loses_detail = False  # super-resolution: a region larger than the input loses detail
         self.compare = False
         self.split = 0.5                  # fraction of the result's width showing the original
         self.holding_original = False
@@ -539,8 +538,7 @@ class Canvas(QGraphicsView):
                 for cx, cy in ((left, top), (left + side, top), (left, top + side), (left + side, top + side)):
                     painter.drawRect(QRectF(cx - hr / 2 * 1.4, cy - hr / 2 * 1.4, hr * 1.4, hr * 1.4))
                 n = self.model_input_side
-                to = f"{n} px model input" + (" (reduced)" if side > n and self.shrink_loses_detail else "") \
-                    if n else "model"
+                to = f"{n} px model input" if n else "model"
                 self._draw_label(painter, QPointF(left, top), f"{side} × {side} px → {to}", z)
         if self.compare and self.has_result() and self.result_item.isVisible():
             t = self.result_focus

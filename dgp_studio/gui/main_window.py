@@ -664,7 +664,6 @@ class MainWindow(QMainWindow):
         tp, res = self.task_panel, self.gan.resolution if self.gan else None
         self.canvas.model_input_side = res and pipeline.input_side(res, tp.task(), tp.sr_factor_value(),
                                                                    tp.hybrid_parts())
-        self.canvas.shrink_loses_detail = pipeline.shrink_loses_detail(tp.task(), tp.hybrid_parts())
         self.canvas.viewport().update()
 
     def _update_region_hint(self, timeout_ms: int = 4000) -> None:
@@ -678,9 +677,7 @@ class MainWindow(QMainWindow):
         n = self.canvas.model_input_side
         if n and pipeline.low_res(self.task_panel.task(), self.task_panel.hybrid_parts()):
             msg += f" → {n}×{n} model input, ×{res // n} → {res}×{res}"
-            if side > n and self.canvas.shrink_loses_detail:  # less detail out than the photo has
-                msg += f" · reduced: a region of {n} px keeps every pixel"
-            elif side > n:  # a colorizing hybrid: the result keeps the photo's lightness
+            if side > n:  # shrunk for the model; the full-size result puts the photo's pixels back
                 msg += " · the result keeps the photo's detail"
         elif n:
             msg += f" → {n}×{n} model input"

@@ -27,13 +27,6 @@ def low_res(task: str, hybrid_parts=()) -> bool:
     return task == "super-resolution" or (task == "hybrid" and "sr" in hybrid_parts)
 
 
-def shrink_loses_detail(task: str, hybrid_parts=()) -> bool:
-    """A region larger than the model's input comes out with less detail than the photo has:
-    super-resolution, and a hybrid that does not colorize (a colorizing hybrid's result keeps the
-    photo's own lightness, core.composite.hybrid_composite)."""
-    return low_res(task, hybrid_parts) and not (task == "hybrid" and "colorization" in hybrid_parts)
-
-
 def input_side(resolution: int, task: str, factor: int = 4, hybrid_parts=()) -> int:
     """Side of the square the model sees: res/f for super-resolution, res otherwise."""
     return resolution // factor if low_res(task, hybrid_parts) else resolution
