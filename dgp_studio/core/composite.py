@@ -361,25 +361,53 @@ def inpaint_composite(rgb: np.ndarray, hole: np.ndarray, g_out: torch.Tensor, re
 
 
 BP_STEPS = 8  # back-projection steps onto the photo's own pixels: within ~0.3 levels of them after 8
+BP_BAND_ROWS = 256  # photo rows per band: memory stays a few bands' worth, whatever the photo's size
+BP_MARGIN = 40  # photo rows of context above and below a band: the 8 steps reach ~32 (2 + 2 per step)
 
 
 def back_project_onto(model: torch.Tensor, photo: torch.Tensor, factor: int, top: float,
-                      use: torch.Tensor | None = None) -> torch.Tensor:
+                      use: torch.Tensor | None = None, out_dtype: torch.dtype = torch.float32,
+                      band_rows: int = BP_BAND_ROWS) -> torch.Tensor:
     """``model`` (1xCxrxr, any size) enlarged to ``factor`` x ``photo``'s size (bicubic), then
     corrected until, shrunk ``factor`` x (Lanczos, as the model's input was made), it gives back
     ``photo`` (1xCxhxw): the photo keeps every pixel of detail it has, the model adds only what
     lies above it.  Values stay in [0, ``top``] at every step; ``use`` (1x1xhxw, 0-1) weights
-    the photo's pixels (0 = not used: a hole)."""
+    the photo's pixels (0 = not used: a hole).  Worked in bands of ``band_rows`` photo rows with
+    ``BP_MARGIN`` rows of context, a channel at a time; ``out_dtype`` torch.uint8 rounds."""
     h, w = photo.shape[-2:]
     f = int(factor)
-    x = F.interpolate(model, size=(h * f, w * f), mode="bicubic", align_corners=False).clamp(0, top)
-    for _ in range(BP_STEPS):
-        d = photo - (lanczos_down(x, f) if f > 1 else x)
-        if use is not None:
-            d = d * use
-        up = d if f == 1 else F.interpolate(d, size=x.shape[-2:], mode="bicubic", align_corners=False)
-        x = (x + up).clamp(0, top)
-    return x
+    H, W = h * f, w * f
+    out = torch.empty(1, photo.shape[1], H, W, dtype=out_dtype)
+    for a in range(0, h, band_rows):
+        b = min(h, a + band_rows)
+        a0, b0 = max(0, a - BP_MARGIN), min(h, b + BP_MARGIN)
+        u = None if use is None else use[..., a0:b0, :]
+        for c in range(photo.shape[1]):
+            # out of place: at equal sizes upsample_window returns a view of ``model``
+            x = upsample_window(model[:, c:c + 1].float(), (H, W), (a0 * f, b0 * f, 0, W)).clamp(0, top)
+            p = photo[:, c:c + 1, a0:b0]
+            for _ in range(BP_STEPS):
+                d = p - (lanczos_down(x, f) if f > 1 else x)
+                if u is not None:
+                    d.mul_(u)
+                x.add_(d if f == 1 else F.interpolate(d, size=x.shape[-2:], mode="bicubic", align_corners=False))
+                x.clamp_(0, top)
+            keep = x[:, :, (a - a0) * f:(b - a0) * f]
+            out[:, c:c + 1, a * f:b * f] = keep.round() if out_dtype == torch.uint8 else keep
+    return out
+
+
+def sr_composite(rgb: np.ndarray, g_out: torch.Tensor, region: Region, factor: int, hole=None,
+                 feather: int | None = None) -> np.ndarray:
+    """Full-size super-resolution (also a hybrid that does not colorize): ``region`` enlarged
+    ``factor`` x, the model's finished image back-projected onto the photo's own pixels at the
+    region's size (``back_project_onto``), so a region larger than the model's input keeps its
+    detail; on ``hole`` (HxW bool over the photo) the model's fill stays, as in ``hybrid_composite``."""
+    crop, use = _region_photo(rgb, region, hole, feather, g_out.shape[-1])
+    photo = torch.from_numpy(np.array(crop, dtype=np.float32)).permute(2, 0, 1)[None]
+    model = (g_out.detach().cpu().float().clamp(-1, 1) + 1) * 127.5
+    x = back_project_onto(model, photo, factor, 255.0, use, out_dtype=torch.uint8)
+    return x[0].permute(1, 2, 0).numpy()
 
 
 def _region_photo(rgb: np.ndarray, region: Region, hole, feather, res: int):
@@ -393,19 +421,6 @@ def _region_photo(rgb: np.ndarray, region: Region, hole, feather, res: int):
     crop = prefill_hole(crop, hole_r, res)  # keep scratch pixels out of what the model is tied to
     fth = feather if feather is not None else inpaint_feather(region, res)
     return crop, 1 - feathered_alpha(torch.from_numpy(hole_r.astype(np.float32)), fth)
-
-
-def sr_composite(rgb: np.ndarray, g_out: torch.Tensor, region: Region, factor: int, hole=None,
-                 feather: int | None = None) -> np.ndarray:
-    """Full-size super-resolution (also a hybrid that does not colorize): ``region`` enlarged
-    ``factor`` x, the model's finished image back-projected onto the photo's own pixels at the
-    region's size (``back_project_onto``), so a region larger than the model's input keeps its
-    detail; on ``hole`` (HxW bool over the photo) the model's fill stays, as in ``hybrid_composite``."""
-    crop, use = _region_photo(rgb, region, hole, feather, g_out.shape[-1])
-    photo = torch.from_numpy(np.array(crop, dtype=np.float32)).permute(2, 0, 1)[None]
-    model = (g_out.detach().cpu().float().clamp(-1, 1) + 1) * 127.5
-    x = back_project_onto(model, photo, factor, 255.0, use)
-    return x[0].permute(1, 2, 0).round().to(torch.uint8).numpy()
 
 
 def hybrid_composite(rgb: np.ndarray, g_out: torch.Tensor, region: Region, factor: int, hole=None,
