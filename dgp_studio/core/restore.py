@@ -31,7 +31,7 @@ from .imaging import to_pil
 from .intake import IntakeImage
 from .reconstructor import ReconstructionResult, Reconstructor
 
-MAX_OUTPUT_PIXELS = 100_000_000  # sr and hybrid write the region f x larger: ~1.5 GB of memory at this size
+MAX_OUTPUT_PIXELS = 100_000_000  # sr and hybrid write the region f x larger: ~1.2 GB and ~1 min at this size
 TASKS = ("colorize", "inpaint", "sr", "hybrid", "reconstruct", "defend")
 TASK_PRESET = {"colorize": "colorization", "inpaint": "inpainting", "sr": "super-resolution",
                "hybrid": "hybrid", "reconstruct": "reconstruct", "defend": "defence"}
