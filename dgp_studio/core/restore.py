@@ -163,9 +163,9 @@ def _choose_region(settings: RestoreSettings, size, res: int, hole, notes) -> cp
             raise RestoreError("the mask is larger than one square region of the photo: fill it region by "
                                "region with --region x,y,size (each run on the previous result)")
         return region
-    if t in ("sr", "hybrid") and max(size) * settings.factor <= res:
+    if t == "sr" and max(size) * settings.factor <= res:
         return cp.full_region(size)  # a small whole photo goes straight through
-    if t in ("sr", "hybrid") and settings.factor > 1:
+    if t == "sr" and settings.factor > 1:
         # the model's input is res/f px: on a larger square it adds detail only at its own scale
         # (the result is mostly the photo enlarged), so the default is one input's worth of pixels
         side = res // settings.factor
