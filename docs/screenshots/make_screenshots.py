@@ -3,7 +3,7 @@
     xvfb-run -s "-screen 0 1600x1000x24" python docs/screenshots/make_screenshots.py \
         [--model models/dgp-prior-64] [--photo A.png --photo B.png] [--iterations 150]
 
-Writes main_light.png, main_dark.png, mask_brush.png, timeline.png, morph.png and
+Writes main_light.png, main_dark.png, mask_brush.png, timeline.png, morph.png, hybrid.png and
 shortcuts.png next to this script.  Runs use the editor's "Fast preview" schedule (a quarter
 of the paper's iterations) unless ``--iterations`` says otherwise; a few minutes on a CPU.
 """
@@ -190,7 +190,37 @@ def main(argv=None) -> int:
     spin(until=lambda: mp._shown.get("morph", 0) >= mp._requested.get("morph", 1))
     save(w, "morph.png", out)
 
-    # 5. the F1 cheat-sheet -----------------------------------------------------------------------------
+    # 5. an "old photo": the second photo gray at half size with a scratch, hybrid (colour + holes + x2) -
+    w.set_mode(0)
+    old = tmp / f"{photo_b.stem}_old.png"
+    im = Image.open(photo_b).convert("L")
+    im = im.resize((im.width // 2, im.height // 2), Image.LANCZOS)
+    a = np.array(im)
+    sh, sw = a.shape
+    scratch = np.zeros_like(a, dtype=bool)
+    for t in np.linspace(0, 1, 400):  # a thin diagonal scratch across the middle
+        y, x = int(sh * (0.3 + 0.4 * t)), int(sw * (0.35 + 0.3 * t))
+        scratch[max(0, y - 2):y + 2, max(0, x - 2):x + 2] = True
+    a[scratch] = 245
+    Image.fromarray(a).save(old)
+    doc_c = w.open_paths([old])[0]
+    w.tabs.setCurrentIndex(w.docs.index(doc_c))
+    tp.set_task("hybrid")
+    tp.h_color.setChecked(True)
+    tp.h_inpaint.setChecked(True)
+    tp.h_sr.setChecked(True)
+    if "animal" in names:
+        tp.classes.set_current(names.index("animal"))
+    doc_c.mask.set_from_array(scratch.astype(np.float32))
+    tp.set_preset(short("hybrid"))
+    run_and_wait()
+    w.set_compare(True)
+    w.split_slider.setValue(22)  # most of the region shows the result: the bark, the bird, the filled scratch
+    w.canvas.fit()
+    save(w, "hybrid.png", out)
+    w.set_compare(False)
+
+    # 6. the F1 cheat-sheet -----------------------------------------------------------------------------
     from dgp_studio.gui.shortcuts import CheatSheet
     sheet = CheatSheet(w)
     sheet.show()
