@@ -278,8 +278,14 @@ def test_hybrid_reconstruct_defend_output_sizes(gan):
     hole = np.zeros((50, 70), bool)
     hole[20:26, 30:36] = True
     out = restore(gan, img, RestoreSettings("hybrid", **FAST), mask=hole)
-    assert out.image.size == (2 * out.region.width, 2 * out.region.height)
+    assert out.region == cp.Region(0, 0, 70, 50)  # an old photo comes back whole, scratches filled
+    assert out.image.size == (140, 100)
     assert out.model_input.size == (16, 16)  # hybrid's x2 SR: the model sees res/2
+    # 70 px over a 32 px model: a model pixel covers > 2 photo px, the note says the fill is coarse
+    assert any("filled at the model's scale" in n for n in out.notes)
+    out = restore(gan, img, RestoreSettings("hybrid", region="20,10,30", **FAST), mask=hole)
+    assert out.region == cp.Region(20, 10, 30, 30) and out.image.size == (60, 60)
+    assert not any("filled at the model's scale" in n for n in out.notes)
     # no mask: the whole (non-square) frame, twice its size, the photo's lightness kept
     out = restore(gan, img, RestoreSettings("hybrid", **FAST))
     assert any("already has colour: the model's colours replace it" in n for n in out.notes)

@@ -23,8 +23,8 @@ tasks:
   defend       remove adversarial noise (reconstruction that stops early)
 
 The model works on a small square (e.g. 64 or 256 px) cut from the photo: colorize and hybrid
-squeeze the whole frame into it, inpaint and hybrid with --mask take a square around the mask,
-the others the centred square; choose another square with --region x,y,size. A mask larger than one square is
+squeeze the whole frame into it, inpaint takes a square around the mask, the others the centred
+square; choose another square with --region x,y,size. A mask larger than one square is
 filled region by region: run again on the result with another --region."""
 
 EXAMPLES = """examples:

@@ -10,7 +10,7 @@ Shared by ``dgp-studio restore``, the batch runner and the editor.  What each ta
 - sr: the region (default: the centred square; whole photos no larger than res/f px go through
   as they are) at f times its size, back-projected onto the photo's own pixels
   (``composite.sr_composite``: a larger region keeps its detail);
-- hybrid: the region (default: the whole frame, or a square around the mask) at f times its
+- hybrid: the region (default: the whole frame, as colorize) at f times its
   size: the photo's own lightness (back-projected into the model's), the model's colour and fill
   (``composite.hybrid_composite``);
 - reconstruct / defend: the region's result at the region's size.
@@ -154,11 +154,12 @@ def _choose_region(settings: RestoreSettings, size, res: int, hole, notes) -> cp
                              f"({100 * inside / hole.sum():.0f}%) is filled; run again on the result with "
                              "another --region to fill the rest")
         return region
-    if t == "colorize" or (t == "hybrid" and hole is None):
-        # the whole frame: colour is low-frequency and the lightness stays the photo's own
+    if t in ("colorize", "hybrid"):
+        # the whole frame: colour is low-frequency and the lightness stays the photo's own (an old
+        # photo's scratches are filled at the model's scale; restore() says so when that is coarse)
         return cp.full_region(size)
-    if t == "inpaint" or (t == "hybrid" and hole is not None):
-        region = cp.region_around(hole, res // settings.factor if t == "hybrid" else res)
+    if t == "inpaint":
+        region = cp.region_around(hole, res)
         if region is None:
             raise RestoreError("the mask is larger than one square region of the photo: fill it region by "
                                "region with --region x,y,size (each run on the previous result)")
@@ -229,6 +230,10 @@ def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progr
             notes.append(f"the model sees the {region.width}x{region.height} px region reduced to {in_side} px: "
                          f"it adds detail at its own scale only; the result keeps the photo's own detail, "
                          f"enlarged x{f} (a region of {in_side} px is enlarged by the model alone)")
+    if task == "hybrid" and hole is not None and region.side > 2 * res:
+        notes.append(f"the mask is filled at the model's scale (one of its pixels covers ~{region.side / res:.0f} "
+                     f"photo px): thin scratches come out smooth; for a finer fill of a large hole, run with "
+                     f"--region x,y,size around it")
     model_in = cp.crop_to_model(image.rgb, region, in_side, hole=hole)
 
     known = None

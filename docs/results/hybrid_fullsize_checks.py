@@ -7,9 +7,10 @@ and fill).
 
 Each held-out photo, centre square at ``--side`` px, is the clean truth.  The "old photo" the user
 has is that square made gray and halved (Lanczos), so the x2 hybrid's output has the truth's size.
-Two cases: "hole", a scratch (white square, side/8, off centre) given as --mask, default region
-(a square around the hole); "whole", no mask, --region full (the whole photo goes through a 32 px
-model input).  Scored inside the output's region of the truth: Lab lightness PSNR (peak 100) outside
+Cases: "hole", a scratch (white square, side/8, off centre) given as --mask, whole frame (the
+default); "hole-crop", the same with --region the square around the scratch at the model input's
+scale (32 px: the default before the ninth session's last change); "whole", no mask, whole frame
+(the photo goes through a 32 px model input).  Scored inside the output's region of the truth: Lab lightness PSNR (peak 100) outside
 the hole, RGB PSNR, PSNR in the hole, Lab a/b MAE; "bicubic" is the gray photo enlarged x2 (lightness
 outside the hole only: it has no colour and no fill).  Third case, "sr": the colour photo halved,
 `restore --task sr --scale 2 --region full` (before: the model's image enlarged; bicubic: the
@@ -61,7 +62,8 @@ def main(argv=None) -> int:
     ap.add_argument("--iters-scale", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--cases", nargs="+", choices=("hole", "whole", "sr"), default=["hole", "whole", "sr"])
+    ap.add_argument("--cases", nargs="+", choices=("hole", "hole-crop", "whole", "sr"),
+                    default=["hole", "hole-crop", "whole", "sr"])
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     gan = load_biggan()
@@ -73,7 +75,7 @@ def main(argv=None) -> int:
         for case in args.cases:
             hole = None
             photo = old
-            if case == "hole":
+            if case in ("hole", "hole-crop"):
                 hole = np.zeros((s, s), bool)
                 a, k = s // 3, s // 8
                 hole[a:a + k, a + k:a + 2 * k] = True
@@ -82,8 +84,11 @@ def main(argv=None) -> int:
                 photo = Image.fromarray(arr)
             if case == "sr":  # the colour photo halved, x2 super-resolution of the whole frame
                 photo = truth.resize((s, s), Image.LANCZOS)
+            region = "full"
+            if case == "hole-crop":  # the square around the scratch at the model input's scale
+                region = cp.region_around(hole, gan.resolution // 2)
             st = RestoreSettings(task="sr" if case == "sr" else "hybrid", scale=2, seed=args.seed,
-                                 iters_scale=args.iters_scale, region=None if case == "hole" else "full")
+                                 iters_scale=args.iters_scale, region=region)
             out = restore(gan, open_image(photo), st, mask=hole)
             reg = out.region
             box = (2 * reg.left, 2 * reg.top, 2 * (reg.left + reg.width), 2 * (reg.top + reg.height))
