@@ -22,6 +22,7 @@ from PIL import Image
 from .color import (CHROMA_SIGMA, gauss_blur, is_gray, lab_to_rgb, lab_to_rgb_linear, recombine_lightness,
                     rgb_to_lab)
 from .degradations import lanczos_down
+from .seam import harmonic_fill
 
 CHUNK_PIXELS = 1 << 20  # colour conversions run on row bands of about this many pixels
 
@@ -397,50 +398,57 @@ def back_project_onto(model: torch.Tensor, photo: torch.Tensor, factor: int, top
     return out
 
 
-def sr_composite(rgb: np.ndarray, g_out: torch.Tensor, region: Region, factor: int, hole=None,
-                 feather: int | None = None) -> np.ndarray:
+def sr_composite(rgb: np.ndarray, g_out: torch.Tensor, region: Region, factor: int, hole=None) -> np.ndarray:
     """Full-size super-resolution (also a hybrid that does not colorize): ``region`` enlarged
     ``factor`` x, the model's finished image back-projected onto the photo's own pixels at the
     region's size (``back_project_onto``), so a region larger than the model's input keeps its
-    detail; on ``hole`` (HxW bool over the photo) the model's fill stays, as in ``hybrid_composite``."""
-    crop, use = _region_photo(rgb, region, hole, feather, g_out.shape[-1])
-    photo = torch.from_numpy(np.array(crop, dtype=np.float32)).permute(2, 0, 1)[None]
+    detail; on ``hole`` (HxW bool over the photo) the target is ``photo_with_fill``'s."""
+    ys, xs = region.slices()
+    photo = torch.from_numpy(np.array(rgb[ys, xs], dtype=np.float32)).permute(2, 0, 1)[None]
     model = (g_out.detach().cpu().float().clamp(-1, 1) + 1) * 127.5
-    x = back_project_onto(model, photo, factor, 255.0, use, out_dtype=torch.uint8)
+    photo = photo_with_fill(photo, model, _hole_in(hole, region), 255.0)
+    x = back_project_onto(model, photo, factor, 255.0, out_dtype=torch.uint8)
     return x[0].permute(1, 2, 0).numpy()
 
 
-def _region_photo(rgb: np.ndarray, region: Region, hole, feather, res: int):
-    """The region's pixels (hole pre-filled) and the weights of the photo's pixels for
-    back-projection: 0 on the hole, fading to 1 over ``feather`` px outside it (None: no hole)."""
-    ys, xs = region.slices()
-    crop = rgb[ys, xs]
-    hole_r = None if hole is None else np.asarray(hole[ys, xs]).astype(bool)
-    if hole_r is None or not hole_r.any():
-        return crop, None
-    crop = prefill_hole(crop, hole_r, res)  # keep scratch pixels out of what the model is tied to
-    fth = feather if feather is not None else inpaint_feather(region, res)
-    return crop, 1 - feathered_alpha(torch.from_numpy(hole_r.astype(np.float32)), fth)
+def _hole_in(hole, region: Region):
+    h = None if hole is None else np.asarray(hole[region.slices()]).astype(bool)
+    return h if h is not None and h.any() else None
+
+
+def photo_with_fill(photo: torch.Tensor, model: torch.Tensor, hole: np.ndarray | None, top: float) -> torch.Tensor:
+    """``photo`` (1xCxhxw) with its ``hole`` pixels (hxw bool) replaced by the model's image at
+    the photo's size, shifted by the harmonic continuation of (photo - model) from the hole's rim
+    (``seam.harmonic_fill``): the fill meets the photo without a step, and a thin scratch takes
+    its colour from the pixels on either side while the model supplies what varies inside."""
+    if hole is None:
+        return photo
+    h, w = photo.shape[-2:]
+    m = upsample_window(model.float(), (h, w), (0, h, 0, w))
+    t = torch.from_numpy(hole)[None, None]
+    diff = torch.where(t, torch.zeros_like(photo), photo - m)
+    return torch.where(t, (m + harmonic_fill(diff, t)).clamp(0, top), photo)
 
 
 def hybrid_composite(rgb: np.ndarray, g_out: torch.Tensor, region: Region, factor: int, hole=None,
-                     feather: int | None = None, chroma_sigma: float = CHROMA_SIGMA,
-                     chroma_src: torch.Tensor | None = None) -> np.ndarray:
+                     chroma_sigma: float = CHROMA_SIGMA, chroma_src: torch.Tensor | None = None) -> np.ndarray:
     """Full-size result of a colorizing hybrid run: ``region`` enlarged ``factor`` x (an
     (h*f)x(w*f)x3 uint8 array).  Lightness: the model's (``g_out``, the finished image)
-    back-projected onto the photo's OWN lightness at the region's size (``back_project_onto``),
-    except on ``hole`` (HxW bool over the photo, grown by ``feather`` px), where the model's fill
-    stays and its correction fades in smoothly.  Chroma: the model's (``chroma_src``, default
-    ``g_out``: pass the raw image when ``g_out`` was smoothed already), smoothed by
-    ``chroma_sigma`` model px and upsampled along that lightness (as ``colorize_composite``)."""
-    crop, use = _region_photo(rgb, region, hole, feather, g_out.shape[-1])
+    back-projected onto the photo's OWN lightness at the region's size (``back_project_onto``);
+    on ``hole`` (HxW bool over the photo) onto ``photo_with_fill``'s.  Chroma: the model's
+    (``chroma_src``, default ``g_out``: pass the raw image when ``g_out`` was smoothed already),
+    smoothed by ``chroma_sigma`` model px and upsampled along that lightness (as
+    ``colorize_composite``)."""
+    ys, xs = region.slices()
+    crop = rgb[ys, xs]
     h, w = crop.shape[:2]
     Lp = torch.empty(1, 1, h, w, dtype=torch.float32)
     for a, b in _bands(h, w):
         Lp[:, :, a:b] = rgb_to_lab(_t01(crop[a:b]))[:, :1]
     g = g_out.detach().cpu().float().clamp(-1, 1)
     Lm = rgb_to_lab((g.double() + 1) / 2)[:, :1].float()
-    L = back_project_onto(Lm, Lp, factor, 100.0, use)
+    Lp = photo_with_fill(Lp, Lm, _hole_in(hole, region), 100.0)
+    L = back_project_onto(Lm, Lp, factor, 100.0)
     A, B = chroma_coefficients(g_out if chroma_src is None else chroma_src, L, chroma_sigma)
     H2, W2 = L.shape[-2:]
     out = np.empty((H2, W2, 3), dtype=np.uint8)
@@ -508,8 +516,8 @@ def composite_result(image: Image.Image, result, box, task: str, hole=None, feat
         return Image.fromarray(inpaint_composite(rgb, full, result.final, region, feather))
     f = max(1, result.final.shape[-1] // result.observed.shape[-1])
     if t == "hybrid" and colorized(result):
-        return Image.fromarray(hybrid_composite(rgb, result.final, region, f, hole=full, feather=feather,
+        return Image.fromarray(hybrid_composite(rgb, result.final, region, f, hole=full,
                                                 chroma_sigma=chroma_sigma, chroma_src=result.image))
     if t.startswith("super") or t == "hybrid":
-        return Image.fromarray(sr_composite(rgb, result.final, region, f, hole=full, feather=feather))
+        return Image.fromarray(sr_composite(rgb, result.final, region, f, hole=full))
     return None

@@ -277,8 +277,8 @@ def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progr
         src = result.final  # the task's own finish (super-resolution: consistent with the input)
         if task == "hybrid":  # the photo's own lightness back-projected in, the model's colour and fill
             sigma = cp.CHROMA_SIGMA if settings.chroma_smooth is None else settings.chroma_smooth
-            out = Image.fromarray(cp.hybrid_composite(rgb, src, region, f, hole=hole, feather=settings.feather,
-                                                      chroma_sigma=sigma, chroma_src=result.image))
+            out = Image.fromarray(cp.hybrid_composite(rgb, src, region, f, hole=hole, chroma_sigma=sigma,
+                                                      chroma_src=result.image))
         elif task == "sr":  # the photo's own pixels back-projected in
             out = Image.fromarray(cp.sr_composite(rgb, src, region, f))
         else:
