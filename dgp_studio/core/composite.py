@@ -367,13 +367,12 @@ BP_MARGIN = 40  # photo rows of context above and below a band: the 8 steps reac
 
 
 def back_project_onto(model: torch.Tensor, photo: torch.Tensor, factor: int, top: float,
-                      use: torch.Tensor | None = None, out_dtype: torch.dtype = torch.float32,
-                      band_rows: int = BP_BAND_ROWS) -> torch.Tensor:
+                      out_dtype: torch.dtype = torch.float32, band_rows: int = BP_BAND_ROWS) -> torch.Tensor:
     """``model`` (1xCxrxr, any size) enlarged to ``factor`` x ``photo``'s size (bicubic), then
     corrected until, shrunk ``factor`` x (Lanczos, as the model's input was made), it gives back
     ``photo`` (1xCxhxw): the photo keeps every pixel of detail it has, the model adds only what
-    lies above it.  Values stay in [0, ``top``] at every step; ``use`` (1x1xhxw, 0-1) weights
-    the photo's pixels (0 = not used: a hole).  Worked in bands of ``band_rows`` photo rows with
+    lies above it.  Values stay in [0, ``top``] at every step (a hole: give ``photo_with_fill``'s
+    photo).  Worked in bands of ``band_rows`` photo rows with
     ``BP_MARGIN`` rows of context, a channel at a time; ``out_dtype`` torch.uint8 rounds."""
     h, w = photo.shape[-2:]
     f = int(factor)
@@ -382,15 +381,12 @@ def back_project_onto(model: torch.Tensor, photo: torch.Tensor, factor: int, top
     for a in range(0, h, band_rows):
         b = min(h, a + band_rows)
         a0, b0 = max(0, a - BP_MARGIN), min(h, b + BP_MARGIN)
-        u = None if use is None else use[..., a0:b0, :]
         for c in range(photo.shape[1]):
             # out of place: at equal sizes upsample_window returns a view of ``model``
             x = upsample_window(model[:, c:c + 1].float(), (H, W), (a0 * f, b0 * f, 0, W)).clamp(0, top)
             p = photo[:, c:c + 1, a0:b0]
             for _ in range(BP_STEPS):
                 d = p - (lanczos_down(x, f) if f > 1 else x)
-                if u is not None:
-                    d.mul_(u)
                 x.add_(d if f == 1 else F.interpolate(d, size=x.shape[-2:], mode="bicubic", align_corners=False))
                 x.clamp_(0, top)
             keep = x[:, :, (a - a0) * f:(b - a0) * f]
