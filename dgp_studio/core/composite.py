@@ -284,6 +284,24 @@ def chroma_coefficients(g_out: torch.Tensor, L: torch.Tensor, chroma_sigma: floa
     return guided_coefficients(g_low, low, radius, eps)
 
 
+def region_lightness(rgb: np.ndarray, region: Region):
+    """The region's pixels and their L* (1x1xhxw float32, converted in row bands)."""
+    crop = rgb[region.slices()]
+    h, w = crop.shape[:2]
+    L = torch.empty(1, 1, h, w, dtype=torch.float32)
+    for a, b in _bands(h, w):
+        L[:, :, a:b] = rgb_to_lab(_t01(crop[a:b]))[:, :1]
+    return crop, L
+
+
+def chroma_rows(A: torch.Tensor, B: torch.Tensor, Lb: torch.Tensor, size, row0: int) -> torch.Tensor:
+    """Full-size a*/b* (float64) for the rows of ``Lb`` starting at ``row0`` of an image of
+    ``size``: up(A) * L/100 + up(B) (``chroma_coefficients``)."""
+    win = (row0, row0 + Lb.shape[-2], 0, size[1])
+    return (upsample_window(A, size, win, "bilinear") * (Lb / 100.0)
+            + upsample_window(B, size, win, "bilinear")).double()
+
+
 def colorize_composite(rgb: np.ndarray, g_out: torch.Tensor, region: Region, feather: int | None = None,
                        eps: float = 5e-4, radius: int = 1, chroma_sigma: float = CHROMA_SIGMA) -> np.ndarray:
     """Full-resolution colorization: the ORIGINAL lightness everywhere; inside ``region`` the
@@ -294,19 +312,14 @@ def colorize_composite(rgb: np.ndarray, g_out: torch.Tensor, region: Region, fea
     H, W = rgb.shape[:2]
     out = rgb.copy()
     ys, xs = region.slices()
-    crop = rgb[ys, xs]
+    crop, L = region_lightness(rgb, region)
     h, w = crop.shape[:2]
-    L = torch.empty(1, 1, h, w, dtype=torch.float32)
-    for a, b in _bands(h, w):
-        L[:, :, a:b] = rgb_to_lab(_t01(crop[a:b]))[:, :1]
     A, B = chroma_coefficients(g_out, L, chroma_sigma, radius, eps)
     seam = not region.covers((W, H))
     f = feather if feather is not None else max(2, round(region.side / g_out.shape[-1]))
     for a, b in _bands(h, w):
         Lb = L[:, :, a:b]
-        win = (a, b, 0, w)
-        ab = (upsample_window(A, (h, w), win, "bilinear") * (Lb / 100.0)
-              + upsample_window(B, (h, w), win, "bilinear")).double()
+        ab = chroma_rows(A, B, Lb, (h, w), a)
         if seam:
             wgt = border_weight(region, (W, H), f, rows=(a, b))
             ab = wgt * ab + (1 - wgt) * rgb_to_lab(_t01(crop[a:b]))[:, 1:].double()
@@ -435,12 +448,7 @@ def hybrid_composite(rgb: np.ndarray, g_out: torch.Tensor, region: Region, facto
     (``chroma_src``, default ``g_out``: pass the raw image when ``g_out`` was smoothed already),
     smoothed by ``chroma_sigma`` model px and upsampled along that lightness (as
     ``colorize_composite``)."""
-    ys, xs = region.slices()
-    crop = rgb[ys, xs]
-    h, w = crop.shape[:2]
-    Lp = torch.empty(1, 1, h, w, dtype=torch.float32)
-    for a, b in _bands(h, w):
-        Lp[:, :, a:b] = rgb_to_lab(_t01(crop[a:b]))[:, :1]
+    _, Lp = region_lightness(rgb, region)
     g = g_out.detach().cpu().float().clamp(-1, 1)
     Lm = rgb_to_lab((g.double() + 1) / 2)[:, :1].float()
     Lp = photo_with_fill(Lp, Lm, _hole_in(hole, region), 100.0)
@@ -449,11 +457,8 @@ def hybrid_composite(rgb: np.ndarray, g_out: torch.Tensor, region: Region, facto
     H2, W2 = L.shape[-2:]
     out = np.empty((H2, W2, 3), dtype=np.uint8)
     for a, b in _bands(H2, W2):
-        win = (a, b, 0, W2)
         Lb = L[:, :, a:b]
-        ab = (upsample_window(A, (H2, W2), win, "bilinear") * (Lb / 100.0)
-              + upsample_window(B, (H2, W2), win, "bilinear")).double()
-        out[a:b] = lab_to_uint8(Lb, ab)
+        out[a:b] = lab_to_uint8(Lb, chroma_rows(A, B, Lb, (H2, W2), a))
     return out
 
 
