@@ -21,8 +21,8 @@ from PIL import Image
 
 from .color import (CHROMA_SIGMA, gauss_blur, is_gray, lab_to_rgb, lab_to_rgb_linear, recombine_lightness,
                     rgb_to_lab)
-from .degradations import lanczos_down
-from .seam import harmonic_fill
+from .degradations import SuperResolution
+from .seam import seamless_fill
 
 CHUNK_PIXELS = 1 << 20  # colour conversions run on row bands of about this many pixels
 
@@ -382,27 +382,28 @@ BP_MARGIN = 40  # photo rows of context above and below a band: the 8 steps reac
 def back_project_onto(model: torch.Tensor, photo: torch.Tensor, factor: int, top: float,
                       out_dtype: torch.dtype = torch.float32, band_rows: int = BP_BAND_ROWS) -> torch.Tensor:
     """``model`` (1xCxrxr, any size) enlarged to ``factor`` x ``photo``'s size (bicubic), then
-    corrected until, shrunk ``factor`` x (Lanczos, as the model's input was made), it gives back
-    ``photo`` (1xCxhxw): the photo keeps every pixel of detail it has, the model adds only what
-    lies above it.  Values stay in [0, ``top``] at every step (a hole: give ``photo_with_fill``'s
-    photo).  Worked in bands of ``band_rows`` photo rows with
+    back-projected (``SuperResolution.back_project``, ``BP_STEPS``) until, shrunk ``factor`` x (Lanczos, as
+    the model's input was made), it gives back ``photo`` (1xCxhxw): the photo keeps every pixel
+    of detail it has, the model adds only what lies above it.  Values in [0, ``top``] (a hole:
+    give ``photo_with_fill``'s photo).  Worked in bands of ``band_rows`` photo rows with
     ``BP_MARGIN`` rows of context, a channel at a time; ``out_dtype`` torch.uint8 rounds."""
     h, w = photo.shape[-2:]
     f = int(factor)
     H, W = h * f, w * f
+    sr = SuperResolution(f) if f > 1 else None  # x1: the photo itself is the consistent image
+    s = 2.0 / top  # back_project works on [-1, 1] images
     out = torch.empty(1, photo.shape[1], H, W, dtype=out_dtype)
     for a in range(0, h, band_rows):
         b = min(h, a + band_rows)
         a0, b0 = max(0, a - BP_MARGIN), min(h, b + BP_MARGIN)
         for c in range(photo.shape[1]):
-            # out of place: at equal sizes upsample_window returns a view of ``model``
-            x = upsample_window(model[:, c:c + 1].float(), (H, W), (a0 * f, b0 * f, 0, W)).clamp(0, top)
-            p = photo[:, c:c + 1, a0:b0]
-            for _ in range(BP_STEPS):
-                d = p - (lanczos_down(x, f) if f > 1 else x)
-                x.add_(d if f == 1 else F.interpolate(d, size=x.shape[-2:], mode="bicubic", align_corners=False))
-                x.clamp_(0, top)
-            keep = x[:, :, (a - a0) * f:(b - a0) * f]
+            p = photo[:, c:c + 1, a0:b0] * s - 1
+            if sr is None:
+                x = p
+            else:
+                x = upsample_window(model[:, c:c + 1].float(), (H, W), (a0 * f, b0 * f, 0, W)) * s - 1
+                x = sr.back_project(x.clamp(-1, 1), p, steps=BP_STEPS)
+            keep = (x[:, :, (a - a0) * f:(b - a0) * f] + 1) / s
             out[:, c:c + 1, a * f:b * f] = keep.round() if out_dtype == torch.uint8 else keep
     return out
 
@@ -428,15 +429,13 @@ def _hole_in(hole, region: Region):
 def photo_with_fill(photo: torch.Tensor, model: torch.Tensor, hole: np.ndarray | None, top: float) -> torch.Tensor:
     """``photo`` (1xCxhxw) with its ``hole`` pixels (hxw bool) replaced by the model's image at
     the photo's size, shifted by the harmonic continuation of (photo - model) from the hole's rim
-    (``seam.harmonic_fill``): the fill meets the photo without a step, and a thin scratch takes
+    (``seam.seamless_fill``): the fill meets the photo without a step, and a thin scratch takes
     its colour from the pixels on either side while the model supplies what varies inside."""
     if hole is None:
         return photo
     h, w = photo.shape[-2:]
     m = upsample_window(model.float(), (h, w), (0, h, 0, w))
-    t = torch.from_numpy(hole)[None, None]
-    diff = torch.where(t, torch.zeros_like(photo), photo - m)
-    return torch.where(t, (m + harmonic_fill(diff, t)).clamp(0, top), photo)
+    return seamless_fill(m, photo, torch.from_numpy(~hole), value_range=(0.0, top))
 
 
 def hybrid_composite(rgb: np.ndarray, g_out: torch.Tensor, region: Region, factor: int, hole=None,

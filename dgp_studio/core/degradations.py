@@ -234,10 +234,11 @@ class SuperResolution(Degradation):
         pad = (k - self.factor) // 2
         return F.max_pool2d(F.pad(hole, (pad, pad, pad, pad), mode="replicate"), k, stride=self.factor)
 
-    def back_project(self, g_out, observed, gray: bool = False, hole=None):
+    def back_project(self, g_out, observed, gray: bool = False, hole=None, steps: int | None = None):
         """``gray``: only the lightness is observed (colorization in a hybrid): the correction is
         the same for R, G and B, so the colours stay the generator's.  ``hole`` (Nx1xHxW at the
-        generator's size, 1 = unknown): low-resolution pixels that saw the hole are not used."""
+        generator's size, 1 = unknown): low-resolution pixels that saw the hole are not used.
+        ``steps``: default BACK_PROJECTION_STEPS."""
         lr = self.low_res_input(observed, g_out)
         if lr is None:
             return g_out
@@ -245,7 +246,7 @@ class SuperResolution(Degradation):
             lr = gray3(lr)[:, :1]
         use = None if hole is None else 1 - self.footprint_hit(hole.to(g_out.device, g_out.dtype))
         x = g_out
-        for _ in range(self.BACK_PROJECTION_STEPS):
+        for _ in range(self.BACK_PROJECTION_STEPS if steps is None else steps):
             d = lr - lanczos_down(gray3(x)[:, :1] if gray else x, self.factor)
             if use is not None:
                 d = d * use

@@ -263,8 +263,8 @@ def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progr
 
     rgb = image.array()
     alpha = image.alpha
+    sigma = cp.CHROMA_SIGMA if settings.chroma_smooth is None else settings.chroma_smooth  # colorize, hybrid
     if task == "colorize":
-        sigma = cp.CHROMA_SIGMA if settings.chroma_smooth is None else settings.chroma_smooth
         out = Image.fromarray(cp.colorize_composite(rgb, result.image, region, settings.feather, chroma_sigma=sigma))
         # the final image has the default smoothing; another --chroma-smooth applies to the region result too
         region_result = to_pil(result.final if sigma == cp.CHROMA_SIGMA else
@@ -276,7 +276,6 @@ def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progr
         size = (region.width * f, region.height * f)
         src = result.final  # the task's own finish (super-resolution: consistent with the input)
         if task == "hybrid":  # the photo's own lightness back-projected in, the model's colour and fill
-            sigma = cp.CHROMA_SIGMA if settings.chroma_smooth is None else settings.chroma_smooth
             out = Image.fromarray(cp.hybrid_composite(rgb, src, region, f, hole=hole, chroma_sigma=sigma,
                                                       chroma_src=result.image))
         elif task == "sr":  # the photo's own pixels back-projected in

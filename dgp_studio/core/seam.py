@@ -67,10 +67,12 @@ def harmonic_fill(boundary: torch.Tensor, hole: torch.Tensor, tol: float = 1e-5,
     return torch.where(h > 0.5, x.to(boundary.dtype), boundary)
 
 
-def seamless_fill(fill: torch.Tensor, observed: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+def seamless_fill(fill: torch.Tensor, observed: torch.Tensor, known: torch.Tensor,
+                  value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
     """``fill`` (the generator's image, NxCxHxW) corrected so that it meets ``observed`` on the
     known pixels (``known``: 1 = known, any of HxW / 1x1xHxW; resized nearest to the image).
-    Known pixels of the result are ``observed``'s; only the hole changes."""
+    Known pixels of the result are ``observed``'s; only the hole changes, clamped to
+    ``value_range`` (images live in [-1, 1]; the full-size composite works in 0-255 or L*)."""
     k = known.to(fill.device, torch.float32)
     while k.dim() < 4:
         k = k.unsqueeze(0)
@@ -79,5 +81,5 @@ def seamless_fill(fill: torch.Tensor, observed: torch.Tensor, known: torch.Tenso
     k = k[:, :1] > 0.5
     obs = observed.to(fill.device, fill.dtype)
     diff = torch.where(k, obs - fill, torch.zeros_like(fill))
-    corrected = (fill + harmonic_fill(diff, ~k)).clamp(-1, 1)  # images live in [-1, 1]
+    corrected = (fill + harmonic_fill(diff, ~k)).clamp(*value_range)
     return torch.where(k, obs, corrected)
