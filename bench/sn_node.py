@@ -68,6 +68,24 @@ def make_step(gan, ft: int, dtype, one_node: bool, device):
     return step
 
 
+def alternate(steps: dict, blocks: int, iters: int, device) -> dict:
+    """Median ms per iteration of each step, timed in blocks of ``iters`` whose order alternates."""
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    ms = {name: [] for name in steps}
+    for b in range(blocks):
+        for name in (list(steps) if b % 2 == 0 else list(steps)[::-1]):
+            steps[name]()
+            sync()
+            t = time.perf_counter()
+            for _ in range(iters):
+                steps[name]()
+            sync()
+            ms[name].append(1000 * (time.perf_counter() - t) / iters)
+    return {name: statistics.median(v) for name, v in ms.items()}
+
+
 def count_ops(step) -> int:
     from torch.profiler import ProfilerActivity, profile
     with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -97,26 +115,11 @@ def main(argv=None) -> int:
     ft = min(args.ft, gan.G.n_groups)
     dtype = runtime._DTYPES[args.precision] if args.precision else runtime.fast_dtype(dev)
     steps = {name: make_step(gan, ft, dtype, name == "one node", dev) for name in ("one node", "node per layer")}
-    ms = {name: [] for name in steps}
-
-    def sync():
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
     for name, step in steps.items():
         step()
         step()
-        sync()
         print(f"{name}: {count_ops(step)} ATen ops per iteration")
-    for b in range(args.blocks):
-        for name in (list(steps) if b % 2 == 0 else list(steps)[::-1]):
-            steps[name]()
-            sync()
-            t = time.perf_counter()
-            for _ in range(args.iters):
-                steps[name]()
-            sync()
-            ms[name].append(1000 * (time.perf_counter() - t) / args.iters)
-    med = {name: statistics.median(v) for name, v in ms.items()}
+    med = alternate(steps, args.blocks, args.iters, dev)
     print(f"{args.random or 'bundled prior'}, {dev}, {str(dtype).split('.')[-1]}, groups tuned {ft}, "
           f"threads {torch.get_num_threads()}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in med.items()) +
           f"; node per layer / one node = x{med['node per layer'] / med['one node']:.3f}")

@@ -19,6 +19,9 @@ state dicts stay the single source of truth) but evaluate them differently:
   plain casts instead of permuting ones, and Adam still sees contiguous tensors.  The copies
   are written back into the modules at every stage change and at the end of the run.  Not on
   CUDA: unmeasured there, and one more copy of the tuned weights counts against GPU memory.
+- on the CPU (channels-last), 3x3 convolutions on maps of at most 64 positions (a 64 px G's
+  first block, D's last blocks) run as im2col + matrix products (``smallconv``): a tuned one
+  straight on its layout copy with sigma kept off the weight, a frozen one on a cached matrix.
 
 The final image of a run is rendered by the ordinary fp32 modules (reconstructor.py),
 so results stay comparable across modes and manipulations reproduce them exactly.
@@ -28,7 +31,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from . import runtime
+from . import runtime, smallconv
 from .biggan import BOTTOM, Discriminator, Generator
 from .layers import BN_EPS, Attention, GBlock
 from .spectral import SNConv2d, SNLinear, SpectralNormMixin
@@ -130,9 +133,13 @@ def sn_weight(layer: SpectralNormMixin, differentiable: bool, dtype=torch.float3
 class _FastNet:
     """Weight access with a cache for frozen layers (in compute dtype / memory format)."""
 
+    # 3x3 convolutions on small maps as matrix products on the CPU (smallconv.py); a switch for A/B
+    SMALL_CONV = True
+
     def __init__(self, dtype: torch.dtype, channels_last: bool):
         self.dtype = dtype
         self.channels_last = channels_last
+        self.small_convs = self.SMALL_CONV and channels_last
         self._cache: dict[int, torch.Tensor] = {}
         self._live: set[int] = set()  # layers whose weights are being tuned
         self._step: dict = {}  # this call's W/sigma of the tuned layers, made in one node
@@ -165,7 +172,15 @@ class _FastNet:
         return b
 
     def conv(self, x, layer):
-        return F.conv2d(self.act(x), self.W(layer), self.bias(layer), 1, layer.padding)
+        x = self.act(x)
+        if self.small_convs and id(layer) not in self._live and x.device.type == "cpu" \
+                and smallconv.qualifies(layer, x.shape[0] * x.shape[-2] * x.shape[-1]):
+            key = (id(layer), "matrix")
+            w = self._cache.get(key)
+            if w is None:
+                w = self._cache[key] = smallconv.frozen_matrix(sn_weight(layer, False), self.dtype)
+            return smallconv.SmallConv.apply(x, w, self.bias(layer))
+        return F.conv2d(x, self.W(layer), self.bias(layer), 1, layer.padding)
 
     def attention(self, att: Attention, x: torch.Tensor) -> torch.Tensor:
         # channels-last makes (B, C, H, W) -> (B, HW, C) a free view
@@ -209,6 +224,14 @@ class FastGenerator(_FastNet):
                         ohwi = w.detach().permute(0, 2, 3, 1).contiguous().requires_grad_(w.requires_grad)
                         self._copies[id(m)] = (m, ohwi)
         self._by_param = {id(m.weight): c for m, c in self._copies.values()}
+        # layout-copied convolutions whose feature map is small enough for smallconv (every G
+        # block upsamples x2, so a block's convolutions run at BOTTOM * 2^(i+1))
+        self._small: set[int] = set()
+        if self.small_convs:
+            for i, block in enumerate(G.blocks):
+                px = (BOTTOM << (i + 1)) ** 2
+                self._small.update(id(m) for m in (block[0].conv1, block[0].conv2)
+                                   if id(m) in self._copies and smallconv.qualifies(m, px))
 
     def optimised(self, params):
         """The tensors an optimiser should update in place of the module's ``params``."""
@@ -225,6 +248,13 @@ class FastGenerator(_FastNet):
         if copy is not None and id(layer) in self._live and not fp32 and (id(layer), fp32) not in self._step:
             return self._copy_view(sn_weights([layer], [copy[1]], [self.dtype])[0])
         return super().W(layer, fp32)
+
+    def conv(self, x, layer):
+        if id(layer) in self._small and id(layer) in self._live:
+            x = self.act(x)
+            if smallconv.qualifies(layer, x.shape[0] * x.shape[-2] * x.shape[-1]):
+                return smallconv.small_sn_conv(x, layer, self._copies[id(layer)][1], layer.bias)
+        return super().conv(x, layer)
 
     @staticmethod
     def _copy_view(w):
@@ -250,7 +280,8 @@ class FastGenerator(_FastNet):
             if i < ft:
                 self._live.update(id(x) for x in m.modules())
                 self._tuned += [(x, isinstance(x, SNLinear)) for x in m.modules()
-                                if isinstance(x, (SNLinear, SNConv2d)) and x.weight.numel() < self.ONE_NODE_MAX_NUMEL]
+                                if isinstance(x, (SNLinear, SNConv2d)) and x.weight.numel() < self.ONE_NODE_MAX_NUMEL
+                                and id(x) not in self._small]  # smallconv normalises its own
         # the shared node's arguments change only here (layout copies are fixed tensors)
         self._node_args = ([m for m, _ in self._tuned],
                            [self._copies[id(m)][1] if id(m) in self._copies else m.weight for m, _ in self._tuned],
