@@ -41,9 +41,9 @@ def main(argv=None) -> int:
         runtime.configure(dev, threads)
         steps = {}
         for small in (True, False):  # the switch is read when the fast networks are built
-            fastpath._FastNet.SMALL_CONV = small
+            fastpath.FastGenerator.SMALL_CONV = small
             steps["matrix products" if small else "oneDNN"] = make_step(gan, ft, dtype, True, dev)
-        fastpath._FastNet.SMALL_CONV = True
+        fastpath.FastGenerator.SMALL_CONV = True
         med = alternate(steps, args.blocks, args.iters, dev)
         print(f"{args.random or 'bundled prior'}, {str(dtype).split('.')[-1]}, groups tuned {ft}, "
               f"threads {torch.get_num_threads()}: matrix products {med['matrix products']:.1f} ms, "

@@ -19,9 +19,9 @@ state dicts stay the single source of truth) but evaluate them differently:
   plain casts instead of permuting ones, and Adam still sees contiguous tensors.  The copies
   are written back into the modules at every stage change and at the end of the run.  Not on
   CUDA: unmeasured there, and one more copy of the tuned weights counts against GPU memory.
-- on the CPU (channels-last), 3x3 convolutions on maps of at most 64 positions (a 64 px G's
-  first block, D's last blocks) run as im2col + matrix products (``smallconv``): a tuned one
-  straight on its layout copy with sigma kept off the weight, a frozen one on a cached matrix.
+- on the CPU (with layout copies), tuned 3x3 convolutions on maps of at most 64 positions (a
+  64 px G's first block) run as im2col + matrix products straight on the layout copy, with sigma
+  kept off the weight (``smallconv``).
 
 The final image of a run is rendered by the ordinary fp32 modules (reconstructor.py),
 so results stay comparable across modes and manipulations reproduce them exactly.
@@ -133,13 +133,9 @@ def sn_weight(layer: SpectralNormMixin, differentiable: bool, dtype=torch.float3
 class _FastNet:
     """Weight access with a cache for frozen layers (in compute dtype / memory format)."""
 
-    # 3x3 convolutions on small maps as matrix products on the CPU (smallconv.py); a switch for A/B
-    SMALL_CONV = True
-
     def __init__(self, dtype: torch.dtype, channels_last: bool):
         self.dtype = dtype
         self.channels_last = channels_last
-        self.small_convs = self.SMALL_CONV and channels_last
         self._cache: dict[int, torch.Tensor] = {}
         self._live: set[int] = set()  # layers whose weights are being tuned
         self._step: dict = {}  # this call's W/sigma of the tuned layers, made in one node
@@ -172,15 +168,7 @@ class _FastNet:
         return b
 
     def conv(self, x, layer):
-        x = self.act(x)
-        if self.small_convs and id(layer) not in self._live and x.device.type == "cpu" \
-                and smallconv.qualifies(layer, x.shape[0] * x.shape[-2] * x.shape[-1]):
-            key = (id(layer), "matrix")
-            w = self._cache.get(key)
-            if w is None:
-                w = self._cache[key] = smallconv.frozen_matrix(sn_weight(layer, False), self.dtype)
-            return smallconv.SmallConv.apply(x, w, self.bias(layer))
-        return F.conv2d(x, self.W(layer), self.bias(layer), 1, layer.padding)
+        return F.conv2d(self.act(x), self.W(layer), self.bias(layer), 1, layer.padding)
 
     def attention(self, att: Attention, x: torch.Tensor) -> torch.Tensor:
         # channels-last makes (B, C, H, W) -> (B, HW, C) a free view
@@ -204,6 +192,7 @@ class FastGenerator(_FastNet):
     # weights each; all of them waiting would add ~0.3 GB to a GPU run's peak).  Layers from this
     # size on keep a node of their own, made right before their convolution.
     ONE_NODE_MAX_NUMEL = 1 << 20
+    SMALL_CONV = True  # tuned 3x3 convolutions on small maps as matrix products (smallconv.py); a switch for A/B
 
     def __init__(self, G: Generator, dtype=torch.float32, channels_last=False, layout_copies=False,
                  one_sn_node=None):
@@ -227,7 +216,7 @@ class FastGenerator(_FastNet):
         # layout-copied convolutions whose feature map is small enough for smallconv (every G
         # block upsamples x2, so a block's convolutions run at BOTTOM * 2^(i+1))
         self._small: set[int] = set()
-        if self.small_convs:
+        if self.SMALL_CONV and self._copies:
             for i, block in enumerate(G.blocks):
                 px = (BOTTOM << (i + 1)) ** 2
                 self._small.update(id(m) for m in (block[0].conv1, block[0].conv2)

@@ -22,9 +22,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-# Up to this many output positions (batch x height x width) the convolution goes through
+# Up to this many output positions (batch x height x width) a tuned convolution goes through
 # matrix products; beyond, oneDNN stays: it was as fast at 16x16 and 2x faster at 32x32 in the
-# measurement (more positions share each weight).  The batched z search stays with oneDNN.
+# measurement (more positions share each weight).  Frozen convolutions (D, untuned groups) stay
+# with oneDNN at every size: without a weight gradient to form, it was faster even at 8x8.
 MAX_POSITIONS = 64
 
 
@@ -93,35 +94,6 @@ class SmallSNConv(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             gx = _col2im(torch.mm(gs, wc), b, h, w, c, g.dtype).to(gy.dtype).permute(0, 3, 1, 2)
         return gx, dw, gb, None, None
-
-
-class SmallConv(torch.autograd.Function):
-    """The same for a frozen layer: ``w_mat`` is its W/sigma as an (O, 9*C) matrix in the
-    compute dtype, made once; only the input gradient flows."""
-
-    @staticmethod
-    def forward(ctx, x, w_mat, bias):
-        b, c, h, w = x.shape
-        o = w_mat.shape[0]
-        ctx.save_for_backward(w_mat)
-        ctx.shape = (b, c, h, w)
-        y = torch.mm(_im2col(x.permute(0, 2, 3, 1)), w_mat.t())
-        if bias is not None:
-            y = y.add_(bias)
-        return y.view(b, h, w, o).permute(0, 3, 1, 2)
-
-    @staticmethod
-    def backward(ctx, gy):
-        (w_mat,) = ctx.saved_tensors
-        b, c, h, w = ctx.shape
-        g = gy.permute(0, 2, 3, 1).reshape(b * h * w, w_mat.shape[0]).to(w_mat.dtype)
-        acc = torch.promote_types(gy.dtype, torch.float32)
-        return _col2im(torch.mm(g, w_mat), b, h, w, c, acc).to(gy.dtype).permute(0, 3, 1, 2), None, None
-
-
-def frozen_matrix(w_sn: torch.Tensor, dtype) -> torch.Tensor:
-    """A frozen layer's W/sigma (O, C, 3, 3) as SmallConv's (O, 9*C) matrix in (kh, kw, c) order."""
-    return w_sn.detach().permute(0, 2, 3, 1).reshape(w_sn.shape[0], -1).to(dtype).contiguous()
 
 
 def small_sn_conv(x: torch.Tensor, layer, w_ohwi: torch.Tensor, bias) -> torch.Tensor:
