@@ -10,8 +10,8 @@ products on the layout copy's natural (out, kh*kw*in) view, and sigma never touc
     backward   dL/dW = (g^T cols - c u v^T) / sigma  with  c = <g, cols W^T> / sigma = <g, y - b>
                dL/dx = col2im(g W / sigma)
 
-where sigma = u^T W v with u, v from one power step from the layer's u0, held constant (as in
-``fastpath.SNWeights``).  The rank-1 term rides along in the weight-gradient product as one more
+where sigma = u^T W v with u, v from one power step from the layer's u0 (``spectral.power_step``),
+held constant (as in ``fastpath.SNWeights``).  The rank-1 term rides along in the weight-gradient product as one more
 row, so the weight gradient is written in one pass, already in the layout copy's order.
 The products run in the activations' dtype (bf16 on CPUs with bf16 units); the weight gradient
 returns in fp32 for Adam.  Measured in docs/PERFORMANCE.md (tenth session); CPU only, as
@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from .spectral import power_step
 
 # Up to this many output positions (batch x height x width) a tuned convolution goes through
 # matrix products; beyond, oneDNN stays: it was as fast at 16x16 and 2x faster at 32x32 in the
@@ -60,12 +62,7 @@ class SmallSNConv(torch.autograd.Function):
         b, c, h, w = x.shape
         o = w_ohwi.shape[0]
         wm = w_ohwi.view(o, -1)
-        v = F.normalize(u0 @ wm, eps=eps)
-        t = v @ wm.t()
-        n = t.norm()
-        nc = n.clamp_min(eps)
-        sigma = n * n / nc  # = t . u, as the module's expression
-        u = t / nc
+        u, v, sigma = power_step(wm, u0, eps)  # the modules' sigma, held constant like u and v
         dtype = x.dtype
         acc = torch.promote_types(dtype, torch.float32)  # fp32 for bf16 activations (float64 in tests)
         cols = _im2col(x.permute(0, 2, 3, 1))

@@ -14,6 +14,17 @@ import torch.nn.functional as F
 SN_EPS = 1e-6
 
 
+def power_step(w_mat: torch.Tensor, u0: torch.Tensor, eps: float = SN_EPS):
+    """One power-iteration step from ``u0``, without gradient (DGP.md section 2):
+    -> (u, v, sigma) with v = normalize(u0 W), u = normalize(W v) and sigma = u^T W v (taken from
+    W v, no further pass over W; callers that differentiate sigma recompute it with gradient)."""
+    with torch.no_grad():
+        v = F.normalize(u0 @ w_mat, eps=eps)
+        t = v @ w_mat.t()
+        u = F.normalize(t, eps=eps)
+        return u, v, (u * t).sum()
+
+
 class SpectralNormMixin:
     """Adds ``u0``/``sv0`` buffers and ``sn_weight()`` to a layer owning ``weight``."""
 
@@ -27,10 +38,9 @@ class SpectralNormMixin:
         if self._frozen_weight is not None:
             return self._frozen_weight
         w_mat = self.weight.view(self.weight.size(0), -1)
-        with torch.no_grad():
-            v = F.normalize(self.u0 @ w_mat, eps=self.sn_eps)
-            u = F.normalize(v @ w_mat.t(), eps=self.sn_eps)
-            if self.training:
+        u, v, _ = power_step(w_mat, self.u0, self.sn_eps)
+        if self.training:
+            with torch.no_grad():
                 self.u0.copy_(u)
         sigma = (v @ w_mat.t() @ u.t()).squeeze()
         if self.training:
