@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     clean = to_tensor(fit_square(open_rgb(a.photo), res_px), "cpu")
     deg = task.degradation(res_px)
     observed = task.observe(clean, deg)
-    metric = {"colorize": "ab_rmse", "inpaint": "psnr_hole", "sr4": "psnr"}[a.task]
+    metric = task.ablation_metric  # the task's headline score: a/b RMSE, hole PSNR, PSNR
     if a.method == "dip":
         gan = dip_gan(gan, 0)
     class_id = None
