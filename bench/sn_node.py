@@ -35,8 +35,9 @@ NOT_COMPUTE = {"view", "as_strided", "t", "permute", "reshape", "expand", "detac
                "contiguous", "to", "chunk", "split_with_sizes", "expand_as", "view_as"}
 
 
-def make_step(gan, ft: int, dtype, one_node: bool, device):
-    """One fast iteration with groups < ft tuned, as the reconstructor runs it."""
+def make_step(gan, ft: int, dtype, one_node: bool, device, capturable: bool = False):
+    """One fast iteration with groups < ft tuned, as the reconstructor runs it (``capturable``:
+    optimisers that a CUDA graph can record, bench/cuda_profile.py)."""
     _, deg, obs = make_input(gan, "colorization", 0)
     G = copy.deepcopy(gan.G).to(device).eval()
     D = gan.D
@@ -53,7 +54,7 @@ def make_step(gan, ft: int, dtype, one_node: bool, device):
     fast.set_trainable(ft)
     z = (0.5 * torch.randn(1, gan.config.dim_z, generator=torch.Generator().manual_seed(0))).to(device)
     z.requires_grad_(True)
-    adam = dict(betas=(0.0, 0.999), fused=True)
+    adam = dict(betas=(0.0, 0.999), fused=True, capturable=capturable)
     z_opt = torch.optim.Adam([z], lr=1e-3, **adam)
     G_opt = torch.optim.Adam([{"params": g} for g in groups], lr=1e-4, **adam)
     c = G.shared(torch.tensor([0], device=device)).detach()

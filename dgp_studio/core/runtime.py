@@ -82,12 +82,19 @@ def _env_dtype():
 
 def fast_dtype(device) -> torch.dtype:
     """Compute dtype of the fast path's optimisation loop (parameters and Adam stay fp32).
-    CUDA: fp32 with TF32 -- at batch 1 the GPU is latency-bound and bf16 did not pay (issue 6)."""
+    CUDA: bf16 where supported.  On an H200 (twelfth session, docs/PERFORMANCE.md) a recorded
+    BigGAN-256 iteration is bound by its kernels' own time, not by launches (gaps 0.4 ms of
+    11.6 ms); bf16 halves the convolutions' share: 13.0 s per colorization against 15.0 s in
+    fp32 (TF32 convolutions), fits on three inputs within the spread that fp32 and the exact
+    path show on the same inputs."""
     env = _env_dtype()
     if env is not None:
         return env
-    if torch.device(device).type == "cpu":
+    dev = torch.device(device)
+    if dev.type == "cpu":
         return torch.bfloat16 if cpu_has_bf16_units() else torch.float32
+    if dev.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
     return torch.float32
 
 
@@ -138,11 +145,10 @@ def fast_math(device):
 
     By default the fast path runs with PyTorch's defaults, as the exact path does (cuDNN
     convolutions in TF32, matmuls in full fp32, no cuDNN autotuning).  Two extras were measured
-    on an H200 (docs/PERFORMANCE.md) and stay opt-in: DGP_STUDIO_TF32_MATMUL=1 (all fast runs
-    measured there had TF32 matmuls, and in 2 of 3 full colorization runs the fit stalled ~9 dB
-    below the single exact run's; the cause is not established, and full-fp32 matmuls are the
-    exact path's setting at a small cost) and DGP_STUDIO_CUDNN_BENCHMARK=1 (autotuning: ~5 %
-    faster iterations, but its trial workspaces took a first run's peak memory to 40 GiB)."""
+    on an H200 (docs/PERFORMANCE.md) and stay opt-in: DGP_STUDIO_TF32_MATMUL=1 (no faster: 15.0 s
+    per colorization either way; the fit stalls once blamed on it were chance, the exact path
+    shows them too) and DGP_STUDIO_CUDNN_BENCHMARK=1 (autotuning: ~5 % faster iterations, but its
+    trial workspaces took a first run's peak memory to 40 GiB)."""
     if torch.device(device).type != "cuda":
         yield
         return
