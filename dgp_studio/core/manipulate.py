@@ -12,6 +12,7 @@ import torch
 from torch.func import functional_call
 
 from .biggan import BigGAN
+from .devicelocks import capture_lock
 from .fastpath import FrozenRender
 
 
@@ -28,8 +29,9 @@ class Renderer:
     @torch.no_grad()
     def render(self, state: dict, z: torch.Tensor, c: torch.Tensor, norm_blocks=()) -> torch.Tensor:
         dev = self.device
-        st = {k: v.to(dev) for k, v in state.items()}
-        with self._lock:
+        # a render waits while a reconstruction records a CUDA graph on this device (devicelocks.py)
+        with capture_lock(dev), self._lock:
+            st = {k: v.to(dev) for k, v in state.items()}
             for i, block in enumerate(self.G.blocks):
                 block[0].use_in = i in set(norm_blocks)
             try:
@@ -39,7 +41,7 @@ class Renderer:
                     out = functional_call(self.G, st, (z.to(dev), c.to(dev)))
             finally:
                 self.G.reset_norm_mode()
-        return out.cpu()
+            return out.cpu()  # (a copy back to the host must not meet a recording either)
 
     def embed(self, state: dict, class_id: int) -> torch.Tensor:
         w = state["shared.weight"]

@@ -9,7 +9,7 @@ gradients (so Adam's moments of zero-rate groups keep accumulating).
 ``exact=False`` (default) is the fast path (fastpath.py, docs/PERFORMANCE.md): no
 gradients for frozen groups or the output layer, frozen layers' spectral norms
 computed once per stage, a closed-form spectral-norm backward, bf16 channels-last
-convolutions on CPUs with bf16 units (TF32 on CUDA), fused Adam, a bf16 candidate
+convolutions on CPUs with bf16 units and on CUDA GPUs, fused Adam, CUDA graphs, a bf16 candidate
 search whose best few candidates are re-scored in fp32, and on CUDA losses read back
 every ``sync_every`` iterations instead of every iteration.  Per stage only groups
 < ft change, the output layer never does, and the final image is rendered by the
@@ -28,6 +28,7 @@ import torch
 from . import runtime
 from .biggan import BigGAN, freeze_sn_all, unfreeze_sn_all
 from .degradations import Degradation, Identity, SuperResolution, Hybrid
+from .devicelocks import run_lock
 from .fastpath import FastObjective, rank_candidates
 from .imaging import to_tensor
 from .losses import DGPLoss, feature_l1_per_sample
@@ -45,6 +46,35 @@ LOSS_KEYS = ("total", "ftr", "mse", "nll")
 
 class Cancelled(Exception):
     pass
+
+
+_D_LOCK = threading.Lock()
+_D_USERS: dict[int, list] = {}  # id(D) -> [runs using it, requires_grad flags before the first]
+
+
+@contextlib.contextmanager
+def frozen_discriminator(D, freeze_sn: bool = True):
+    """D stays fixed during DGP: only the input gradient is ever needed, and its normalised
+    weights never change.  Several runs may share one D (photos restored at once in threads,
+    each with its own copy of G): the first run in freezes it, the last one out restores it."""
+    with _D_LOCK:
+        entry = _D_USERS.get(id(D))
+        if entry is None:
+            entry = _D_USERS[id(D)] = [0, [q.requires_grad for q in D.parameters()]]
+            D.requires_grad_(False)
+            if freeze_sn:  # (a reference-work run joining a frozen D reads the same values)
+                freeze_sn_all(D)
+        entry[0] += 1
+    try:
+        yield D
+    finally:
+        with _D_LOCK:
+            entry[0] -= 1
+            if entry[0] == 0:
+                del _D_USERS[id(D)]
+                unfreeze_sn_all(D)
+                for q, r in zip(D.parameters(), entry[1]):
+                    q.requires_grad_(r)
 
 
 @dataclass
@@ -226,10 +256,10 @@ class Reconstructor:
         return "cuda" if on and dev.type == "cuda" else None
 
     @staticmethod
-    def _record(graph_step, zero_grad, graphs, side, timings):
+    def _record(graph_step, zero_grad, graphs, side, timings, device):
         """A StepGraph of this stage's iteration, or None (reason in timings) if recording fails."""
         t = time.perf_counter()
-        rec = StepGraph(graph_step, zero_grad, emulate=graphs == "emulate", stream=side)
+        rec = StepGraph(graph_step, zero_grad, emulate=graphs == "emulate", stream=side, device=device)
         try:
             rec.capture()
         except Exception as e:  # noqa: BLE001 - any failure: the plain iteration stays correct
@@ -260,18 +290,16 @@ class Reconstructor:
         G = copy.deepcopy(gan.G).to(dev).eval()
         self.G = G
         D = gan.D
-        d_grad = [q.requires_grad for q in D.parameters()]
-        D.requires_grad_(False)  # D is frozen: only the input gradient is ever needed
-        if not self.reference_work:
-            freeze_sn_all(D)  # ... and its normalised weights never change during a run
         torch.manual_seed(seed)
+        # one run at a time per GPU: runs recording graphs side by side break each other
+        # (devicelocks.py); "emulate" takes it too, so the tests see the CUDA path's order
+        exclusive = dev.type == "cuda" or self._graph_mode(dev) == "emulate"
         try:
-            with (runtime.fast_math(dev) if not self.exact else contextlib.nullcontext()):
+            with (run_lock(dev) if exclusive else contextlib.nullcontext()), \
+                    frozen_discriminator(D, freeze_sn=not self.reference_work), \
+                    (runtime.fast_math(dev) if not self.exact else contextlib.nullcontext()):
                 return self._run(G, D, obs, target, class_id, z_init, seed, progress, stop, t0)
         finally:
-            unfreeze_sn_all(D)
-            for q, r in zip(D.parameters(), d_grad):
-                q.requires_grad_(r)
             unfreeze_sn_all(G)
             self.G = None
 
@@ -402,7 +430,7 @@ class Reconstructor:
                         cancelled = True
                         break
                     if graphs and recorded is None and it == GRAPH_WARMUP + 1 and n_it - it >= 1:
-                        recorded = self._record(recorded_step, zero_grad, graphs, side, timings)
+                        recorded = self._record(recorded_step, zero_grad, graphs, side, timings, dev)
                         if recorded is None:
                             graphs = None  # recording failed (reason in timings): plain iterations
                     if recorded is not None:

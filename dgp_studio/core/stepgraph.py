@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import torch
 
+from .devicelocks import capture_lock
+
 
 class StepGraph:
-    def __init__(self, step, zero_grad, emulate: bool = False, stream=None):
+    def __init__(self, step, zero_grad, emulate: bool = False, stream=None, device="cuda"):
         self.step = step
         self.zero_grad = zero_grad
         self.emulate = emulate
         self.stream = stream  # the stream the ordinary (warm-up) iterations ran on
+        self.device = device  # whose capture lock the recording holds (devicelocks.py)
         self.graph = None
         self.outputs = None
 
@@ -35,12 +38,12 @@ class StepGraph:
         # gradients set to None: the recorded backward allocates (from the graph's pool) the
         # gradient buffers it overwrites on every replay, so nothing accumulates across replays
         self.zero_grad()
-        if self.emulate:
-            return
-        graph = torch.cuda.CUDAGraph()
-        # thread_local: CUDA work of other threads (the editor's renders) does not break the recording
-        with torch.cuda.graph(graph, stream=self.stream, capture_error_mode="thread_local"):
-            outputs = self.step()
+        with capture_lock(self.device):  # the editor's renders wait for the recording
+            if self.emulate:
+                return
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, stream=self.stream, capture_error_mode="thread_local"):
+                outputs = self.step()
         self.graph, self.outputs = graph, outputs
 
     def replay(self):
