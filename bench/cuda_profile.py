@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -105,17 +106,22 @@ def wall_ms(fn, iters: int, device) -> float:
     return 1000 * (time.perf_counter() - t) / iters
 
 
-def measure(gan, ft: int, precision: str, device, iters: int) -> dict:
+def measure(gan, ft: int, precision: str, device, iters: int, compile_backend=None) -> dict:
     dtype = runtime._DTYPES[precision]
     cuda = device.type == "cuda"
-    step = make_step(gan, ft, dtype, True, device, capturable=cuda)
-    out = {"ft": ft, "precision": precision}
+    step = make_step(gan, ft, dtype, True, device, capturable=cuda, compile_backend=compile_backend)
+    out = {"ft": ft, "precision": precision, "compile": compile_backend}
     with runtime.fast_math(device):
         side = torch.cuda.Stream(device) if cuda else None
         if cuda:
             side.wait_stream(torch.cuda.current_stream(device))
         with (torch.cuda.stream(side) if cuda else contextlib.nullcontext()):
-            for _ in range(3):
+            t = time.perf_counter()
+            step()  # (compiles, with a backend)
+            if cuda:
+                torch.cuda.synchronize(device)
+            out["first_s"] = time.perf_counter() - t
+            for _ in range(2):
                 step()
             out["eager_ms"] = wall_ms(step, iters, device)
             out["eager"] = kernel_table(step, max(2, iters // 4), device)
@@ -139,6 +145,8 @@ def main(argv=None) -> int:
     ap.add_argument("--ft", default="2,99", help="comma-separated numbers of tuned groups (99: all)")
     ap.add_argument("--precision", default="fp32,bf16", help="comma-separated: fp32, bf16")
     ap.add_argument("--iters", type=int, default=20, help="timed iterations per variant")
+    ap.add_argument("--compile", default="", help="comma-separated variants: none, inductor, aot_eager "
+                                                  "(the loss under torch.compile, core/compiled.py; default: none)")
     ap.add_argument("--threads", default="auto")
     ap.add_argument("--json", metavar="PATH")
     args = ap.parse_args(argv)
@@ -146,22 +154,24 @@ def main(argv=None) -> int:
     runtime.configure(dev, args.threads)
     gan = build_biggan(random_config(args.random), device=dev, seed=0) if args.random else load_biggan(device=dev)
     rows = []
-    for precision in args.precision.split(","):
-        for ft in (min(int(v), gan.G.n_groups) for v in args.ft.split(",")):
-            r = measure(gan, ft, precision, dev, args.iters)
-            rows.append(r)
-            line = f"{precision} ft {ft}: eager {r['eager_ms']:.2f} ms/it"
-            if "graph_ms" in r:
-                g = r["graph"]
-                line += (f", graph {r['graph_ms']:.2f} ms/it, {g['kernels_per_it']:.0f} kernels "
-                         f"summing {g['kernel_ms_per_it']:.2f} ms (gaps {r['graph_ms'] - g['kernel_ms_per_it']:.2f} ms)")
-            e = r["eager"]
-            line += f"; eager trace {e['kernels_per_it']:.0f} events, {e['kernel_ms_per_it']:.2f} ms"
-            print(line, flush=True)
-            for fam, v in e["families"].items():
-                print(f"    {fam:16s} {v['n']:7.1f} per it  {v['ms']:7.3f} ms")
-            for t in e["top"][:12]:
-                print(f"      {t['ms']:7.3f} ms  x{t['n']:5.1f}  {t['name'][:100]}")
+    variants = [None if v in ("", "none") else v for v in (args.compile or "none").split(",")]
+    fts = [min(int(v), gan.G.n_groups) for v in args.ft.split(",")]
+    for backend, precision, ft in itertools.product(variants, args.precision.split(","), fts):
+        r = measure(gan, ft, precision, dev, args.iters, backend)
+        rows.append(r)
+        line = (f"{precision} ft {ft}{', ' + backend if backend else ''}: first call {r['first_s']:.1f} s, "
+                f"plain {r['eager_ms']:.2f} ms/it")
+        if "graph_ms" in r:
+            g = r["graph"]
+            line += (f", graph {r['graph_ms']:.2f} ms/it, {g['kernels_per_it']:.0f} kernels "
+                     f"summing {g['kernel_ms_per_it']:.2f} ms (gaps {r['graph_ms'] - g['kernel_ms_per_it']:.2f} ms)")
+        e = r["eager"]
+        line += f"; eager trace {e['kernels_per_it']:.0f} events, {e['kernel_ms_per_it']:.2f} ms"
+        print(line, flush=True)
+        for fam, v in e["families"].items():
+            print(f"    {fam:16s} {v['n']:7.1f} per it  {v['ms']:7.3f} ms")
+        for t in e["top"][:12]:
+            print(f"      {t['ms']:7.3f} ms  x{t['n']:5.1f}  {t['name'][:100]}")
     if args.json:
         Path(args.json).write_text(json.dumps({"device": str(dev), "gpu": torch.cuda.get_device_name(dev)
                                                if dev.type == "cuda" else None, "torch": torch.__version__,

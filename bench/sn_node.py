@@ -27,6 +27,7 @@ from dgp_studio.core import runtime  # noqa: E402
 from dgp_studio.core.benchmark import make_input, random_config  # noqa: E402
 from dgp_studio.core.biggan import build_biggan, freeze_sn_all  # noqa: E402
 from dgp_studio.core.checkpoint import load_biggan  # noqa: E402
+from dgp_studio.core.compiled import compiled_objective  # noqa: E402
 from dgp_studio.core.fastpath import FastObjective  # noqa: E402
 
 NOT_COMPUTE = {"view", "as_strided", "t", "permute", "reshape", "expand", "detach", "empty", "empty_strided",
@@ -35,9 +36,10 @@ NOT_COMPUTE = {"view", "as_strided", "t", "permute", "reshape", "expand", "detac
                "contiguous", "to", "chunk", "split_with_sizes", "expand_as", "view_as"}
 
 
-def make_step(gan, ft: int, dtype, one_node: bool, device, capturable: bool = False):
+def make_step(gan, ft: int, dtype, one_node: bool, device, capturable: bool = False, compile_backend=None):
     """One fast iteration with groups < ft tuned, as the reconstructor runs it (``capturable``:
-    optimisers that a CUDA graph can record, bench/cuda_profile.py)."""
+    optimisers that a CUDA graph can record; ``compile_backend``: the loss under torch.compile,
+    core/compiled.py; both for bench/cuda_profile.py)."""
     _, deg, obs = make_input(gan, "colorization", 0)
     G = copy.deepcopy(gan.G).to(device).eval()
     D = gan.D
@@ -54,6 +56,7 @@ def make_step(gan, ft: int, dtype, one_node: bool, device, capturable: bool = Fa
     fast.set_trainable(ft)
     z = (0.5 * torch.randn(1, gan.config.dim_z, generator=torch.Generator().manual_seed(0))).to(device)
     z.requires_grad_(True)
+    loss = compiled_objective(fast, compile_backend) if compile_backend else fast
     adam = dict(betas=(0.0, 0.999), fused=True, capturable=capturable)
     z_opt = torch.optim.Adam([z], lr=1e-3, **adam)
     G_opt = torch.optim.Adam([{"params": g} for g in groups], lr=1e-4, **adam)
@@ -62,7 +65,7 @@ def make_step(gan, ft: int, dtype, one_node: bool, device, capturable: bool = Fa
     def step():
         z_opt.zero_grad(set_to_none=True)
         G_opt.zero_grad(set_to_none=True)
-        _, total, _ = fast(z, c, 7, 1.0, 1.0, 0.02)
+        _, total, _ = loss(z, c, 7, 1.0, 1.0, 0.02)
         total.backward()
         z_opt.step()
         G_opt.step()

@@ -27,6 +27,7 @@ import torch
 
 from . import runtime
 from .biggan import BigGAN, freeze_sn_all, unfreeze_sn_all
+from .compiled import compiled_objective
 from .degradations import Degradation, Identity, SuperResolution, Hybrid
 from .devicelocks import run_lock
 from .fastpath import FastObjective, rank_candidates
@@ -121,7 +122,7 @@ class Reconstructor:
     def __init__(self, gan: BigGAN, preset: Preset, degradation: Degradation | None = None,
                  exact: bool = False, preview_every: int = 20, search_batch: int | None = None,
                  precision: str | None = None, sync_every: int | None = None, reference_work: bool = False,
-                 cuda_graphs: bool | str | None = None):
+                 cuda_graphs: bool | str | None = None, compile_backend: str | None = None):
         """``precision`` (fast path only): None = per device (runtime.fast_dtype), "fp32" or "bf16".
         ``sync_every``: fast path, how often losses are read back (None: 1 on CPU, 10 on CUDA);
         progress still gets every iteration's losses, in bursts, and every preview on time.
@@ -132,7 +133,9 @@ class Reconstructor:
         (``SEARCH_PIXELS``), so that the search never needs more memory than the optimisation:
         on an H200, BigGAN-256's fast run peaked at 5.8 GiB with batches of 50 and 3.6 GiB with 10.
         ``cuda_graphs`` (fast path on CUDA; ignored elsewhere): None = ``CUDA_GRAPHS``; "emulate"
-        runs the graph bookkeeping eagerly on any device (tests)."""
+        runs the graph bookkeeping eagerly on any device (tests).
+        ``compile_backend`` (fast path): None = ``runtime.compile_backend()`` (off unless
+        DGP_STUDIO_COMPILE is set), "inductor" or "aot_eager" (compiled.py)."""
         if reference_work and not exact:
             raise ValueError("reference_work is a variant of the exact path: pass exact=True")
         if gan.D is None:
@@ -150,6 +153,7 @@ class Reconstructor:
         self.sync_every = sync_every
         self.reference_work = reference_work
         self.cuda_graphs = cuda_graphs
+        self.compile_backend = compile_backend
         self._cancel = threading.Event()
         self.optimise_calls = 0
 
@@ -337,6 +341,14 @@ class Reconstructor:
             G.output_layer.requires_grad_(True)  # as the reference: gradients, but never stepped
         else:
             fast = FastObjective(G, D, target, self.degradation, self._dtype(dev), runtime.channels_last(dev))
+            backend = self.compile_backend or runtime.compile_backend()
+            if backend == "inductor" and dev.type != "cuda":
+                backend = None  # on this CPU Inductor's C++ build of the graph ran > 10 minutes
+            if backend:
+                loss_call = compiled_objective(fast, backend)
+                timings["compile"] = backend  # each stage's first iteration includes its compilation
+            else:
+                loss_call = fast
             if dev.type in ("cpu", "cuda"):
                 adam["fused"] = True  # one kernel for every tensor instead of ~6 per tensor
         graphs = self._graph_mode(dev)
@@ -413,7 +425,7 @@ class Reconstructor:
                     """One iteration after zeroed gradients: loss, backward, both steps -> (x, parts)."""
                     c = fixed_c if fixed_c is not None else G.shared(y)
                     if fast is not None:
-                        x_, total_loss, parts_ = fast(z, c, k, wD, wM, p.w_nll)
+                        x_, total_loss, parts_ = loss_call(z, c, k, wD, wM, p.w_nll)
                     else:
                         x_ = G(z, c)
                         total_loss, parts_ = loss_fn(self.degradation(x_), z, k, wD, wM, p.w_nll)

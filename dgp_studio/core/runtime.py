@@ -6,7 +6,8 @@ Environment overrides: ``DGP_STUDIO_THREADS`` (an integer), ``DGP_STUDIO_PRECISI
 (``fp32`` or ``bf16``: the fast path's compute dtype), ``DGP_STUDIO_TF32_MATMUL`` and
 ``DGP_STUDIO_CUDNN_BENCHMARK`` (``1``: opt-in CUDA math for measurements, see ``fast_math``),
 ``DGP_STUDIO_CHANNELS_LAST`` (``0``: NCHW in the fast path), ``DGP_STUDIO_ONE_SN_NODE``
-(``0``: a spectral-norm node per layer, see ``one_sn_node``).
+(``0``: a spectral-norm node per layer, see ``one_sn_node``), ``DGP_STUDIO_COMPILE``
+(``inductor``: the fast loss under torch.compile, see ``compile_backend``).
 """
 from __future__ import annotations
 
@@ -127,6 +128,16 @@ def _env_flag(name: str) -> bool:
 
 def _env_off(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("0", "false", "no", "off")
+
+
+def compile_backend() -> str | None:
+    """``DGP_STUDIO_COMPILE``: ``inductor`` (or ``1``) compiles the fast path's loss on CUDA,
+    ``aot_eager`` only traces it (tests); unset or ``0``: plain eager (the default, compiled.py
+    says why)."""
+    v = os.environ.get("DGP_STUDIO_COMPILE", "").strip().lower()
+    if v in ("", "0", "off", "false", "no"):
+        return None
+    return "inductor" if v in ("1", "on", "true", "yes") else v
 
 
 def one_sn_node() -> bool:

@@ -1,4 +1,4 @@
-# The next GPU check, prepared for one device call (timeouts add up to 300 s), run from the
+# The next GPU check, prepared for one device call (timeouts add up to 580 s), run from the
 # repository root: bash docs/results/gpu_next.sh ($OUT: the device tool's output folder).
 # What it answers (the twelfth session's H200 runs left these open, docs/PERFORMANCE.md):
 #  1. the ">= 10x the reference on the same GPU" in one process: the release's work
@@ -7,7 +7,12 @@
 #  2. the editor's case: jitter grids rendered from another thread while a fast run records and
 #     replays its graphs (renders now wait for a recording, devicelocks.py): does the run keep
 #     its graphs and end as it does alone, and how long do the renders take meanwhile?
-#  3. BigGAN-128 (random weights, ch 96): exact vs fast, full colorization preset.
+#  3. the way to <= 10 s: the fast loss under torch.compile (Inductor fuses the ~1,000 small
+#     kernels) inside the recorded graph, all groups tuned, bf16: compile time, ms/iteration and
+#     kernels against plain (core/compiled.py, opt-in DGP_STUDIO_COMPILE=inductor).  If the graph
+#     ms/it falls well below ~6.4, the next call runs the full preset with it:
+#     DGP_STUDIO_COMPILE=inductor python3 bench/engine.py --device cuda --random 256x96 --modes fast --repeats 2
+#  4. BigGAN-128 (random weights, ch 96): exact vs fast, full colorization preset.
 set -u
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 T0=$(date +%s); el() { echo $(( $(date +%s) - T0 )); }
@@ -19,6 +24,9 @@ timeout 150 python3 bench/engine.py --device cuda --random 256x96 --modes refere
 echo "== t=$(el) renders during a run" >>$LOG
 timeout 60 python3 docs/results/render_during_run.py --device cuda --random 256x96 --iters-scale 0.2 >>$LOG 2>&1
 echo "rc=$?" >>$LOG
+echo "== t=$(el) compiled loss vs plain, all groups tuned, bf16" >>$LOG
+timeout 280 python3 bench/cuda_profile.py --device cuda --random 256x96 --ft 99 --precision bf16 \
+  --compile none,inductor --json $OUT/compile_probe.json >>$LOG 2>&1; echo "rc=$?" >>$LOG
 echo "== t=$(el) BigGAN-128: exact vs fast" >>$LOG
 timeout 90 python3 bench/engine.py --device cuda --random 128x96 --modes exact,fast \
   --json $OUT/biggan128.json >>$LOG 2>&1; echo "rc=$?" >>$LOG
