@@ -314,3 +314,15 @@ def test_layout_copies_are_the_same_optimisation_and_end_up_in_the_result(monkey
         # Adam's first steps turn rounding-sized gradients into lr-sized steps): < 1 % seen, 5 % allowed
         assert float((a.generator_state[k] - b.generator_state[k]).norm()) < 0.05 * moved, k
     assert float((a.image - b.image).abs().mean()) < 1e-3 and float((a.z - b.z).norm()) < 0.05 * float(a.z.norm())
+
+
+def test_bf16_on_a_gpu_only_where_it_has_bf16_units(monkeypatch):
+    """An H200 (9.0) runs the fast path and the search in bf16; a Turing card (7.5), where
+    PyTorch emulates bf16, stays in fp32.  DGP_STUDIO_PRECISION still overrides both."""
+    monkeypatch.delenv("DGP_STUDIO_PRECISION", raising=False)
+    for capability, expected in (((9, 0), torch.bfloat16), ((8, 0), torch.bfloat16), ((7, 5), torch.float32)):
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None, c=capability: c)
+        assert runtime.fast_dtype("cuda") == expected and runtime.search_dtype("cuda") == expected
+    monkeypatch.setenv("DGP_STUDIO_PRECISION", "fp32")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))
+    assert runtime.fast_dtype("cuda") == torch.float32

@@ -81,6 +81,16 @@ def _env_dtype():
     return _DTYPES.get(name)
 
 
+def cuda_has_bf16_units(device) -> bool:
+    """bf16 in hardware (compute capability 8.0 on: Ampere, Hopper ...).  PyTorch's
+    ``is_bf16_supported()`` also says yes where bf16 is only emulated (e.g. a Turing T4),
+    where bf16 convolutions would be slower than fp32."""
+    try:
+        return torch.cuda.get_device_capability(device)[0] >= 8
+    except (RuntimeError, AssertionError, ValueError):
+        return False
+
+
 def fast_dtype(device) -> torch.dtype:
     """Compute dtype of the fast path's optimisation loop (parameters and Adam stay fp32).
     CUDA: bf16 where supported.  On an H200 (twelfth session, docs/PERFORMANCE.md) a recorded
@@ -94,7 +104,7 @@ def fast_dtype(device) -> torch.dtype:
     dev = torch.device(device)
     if dev.type == "cpu":
         return torch.bfloat16 if cpu_has_bf16_units() else torch.float32
-    if dev.type == "cuda" and torch.cuda.is_bf16_supported():
+    if dev.type == "cuda" and cuda_has_bf16_units(dev):
         return torch.bfloat16
     return torch.float32
 
@@ -108,7 +118,7 @@ def search_dtype(device) -> torch.dtype:
     dev = torch.device(device)
     if dev.type == "cpu":
         return torch.bfloat16 if cpu_has_bf16_units() else torch.float32
-    if dev.type == "cuda" and torch.cuda.is_bf16_supported():
+    if dev.type == "cuda" and cuda_has_bf16_units(dev):
         return torch.bfloat16
     return torch.float32
 
