@@ -50,7 +50,7 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda if present)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                   help="auto: bf16 autocast on CUDA, fp32 on the CPU (bf16 is CUDA-only); fp32: TF32 on CUDA, no autocast "
+                   help="auto: bf16 autocast on GPUs with bf16 units (Ampere on), fp32 otherwise (bf16 is CUDA-only); fp32: TF32 on CUDA, no autocast "
                         "(small nets are launch-bound on a GPU, so bf16 buys them little)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     p.set_defaults(func=run)

@@ -44,7 +44,7 @@ class TrainConfig:
     export_dtype: str = "float32"     # float32, float16 or bfloat16 for the exported model
     seed: int = 0
     device: str = "cpu"
-    precision: str = "auto"          # auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16
+    precision: str = "auto"          # auto (bf16 autocast on GPUs with bf16 units, else fp32), fp32, bf16
     command: str = ""                 # the command line, recorded in the model card
     extra: dict = field(default_factory=dict)
 

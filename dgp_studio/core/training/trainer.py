@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .. import runtime
 from ..biggan import BigGAN, BigGANConfig, build_biggan
 from ..checkpoint import atomic_torch_save, save_biggan
 from .augment import augment, parse_policy
@@ -92,7 +93,9 @@ class Trainer:
             raise FileExistsError(f"{ck_path} exists: pass resume=True (--resume) or choose another folder")
         self.cfg = cfg
         self.device = torch.device(cfg.device)
-        self.amp = self.device.type == "cuda" and cfg.precision in ("auto", "bf16")
+        # auto: bf16 autocast where the GPU has bf16 units (emulated bf16 would be slower than TF32)
+        self.amp = self.device.type == "cuda" and (
+            cfg.precision == "bf16" or (cfg.precision == "auto" and runtime.cuda_has_bf16_units(self.device)))
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
