@@ -144,10 +144,11 @@ def compile_backend() -> str | None:
     """``DGP_STUDIO_COMPILE``: ``inductor`` (or ``1``) compiles the fast path's loss on CUDA,
     ``aot_eager`` only traces it (tests); unset or ``0``: plain eager (the default, compiled.py
     says why)."""
-    v = os.environ.get("DGP_STUDIO_COMPILE", "").strip().lower()
-    if v in ("", "0", "off", "false", "no"):
+    name = "DGP_STUDIO_COMPILE"
+    v = os.environ.get(name, "").strip().lower()
+    if not v or _env_off(name):
         return None
-    return "inductor" if v in ("1", "on", "true", "yes") else v
+    return "inductor" if _env_flag(name) else v
 
 
 def one_sn_node() -> bool:
