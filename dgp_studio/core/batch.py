@@ -20,7 +20,7 @@ from pathlib import Path
 from .export import METADATA_KEY, check_not_input, read_record, result_format, save_result
 from .fsutil import atomic_write_text
 from .intake import IMAGE_EXTENSIONS, IntakeError, open_image
-from .restore import RestoreError, RestoreSettings, output_record, restore
+from .restore import RestoreError, RestoreSettings, finish, output_record, prepare, restore
 
 LOG_NAME = "dgp_restore_log"
 CSV_FIELDS = ["input", "output", "status", "error", "seconds", "task", "class_id", "loss_total", "loss_ftr",
@@ -157,6 +157,63 @@ def process_file(gan, item: Item, settings: RestoreSettings, mask=None, progress
         return _error(item, settings, msg, t0, device, traceback.format_exc(limit=3))
 
 
+def _failure(item, settings, e, t0, device) -> dict:
+    if isinstance(e, (IntakeError, RestoreError)):
+        return _error(item, settings, str(e), t0, device)
+    msg = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+    return _error(item, settings, msg, t0, device, traceback.format_exc(limit=3))
+
+
+def group_reason(settings: RestoreSettings) -> str | None:
+    """Why photos with these settings cannot run as a group (None: they can)."""
+    from .groupedrun import group_unsupported
+    if settings.exact:
+        return "--exact runs one photo at a time"
+    return group_unsupported(settings.make_preset())
+
+
+def process_group(gan, items: list[Item], settings: RestoreSettings, mask=None, progress=None,
+                  model_name=None, device=None) -> list[dict]:
+    """Restore several photos as one group (groupedrun.py: one optimisation loop for all of them,
+    each with its own weights) and write each PNG; -> one log record per item, in order.  A photo
+    that cannot be opened or prepared gets its error record and the others still run.  Each
+    record's ``seconds`` is the group's time shared equally."""
+    from .groupedrun import GroupItem, GroupReconstructor
+    t0 = time.perf_counter()
+    records: dict[int, dict] = {}
+    ready = []
+    for i, item in enumerate(items):
+        try:
+            img = open_image(item.src)
+            ready.append((i, item, img, prepare(gan, img, settings, mask)))
+        except Exception as e:  # noqa: BLE001 - reported per file, never fatal to the batch
+            records[i] = _failure(item, settings, e, t0, device)
+    results = []
+    if ready:
+        try:
+            runner = GroupReconstructor(gan, settings.make_preset())
+            results = runner.run([GroupItem(pr.model_input, pr.degradation, pr.class_id, settings.seed)
+                                  for _, _, _, pr in ready], progress=progress)
+        except Exception as e:  # noqa: BLE001 - the group failed: every member says why
+            for i, item, _, _ in ready:
+                records[i] = _failure(item, settings, e, t0, device)
+            ready = []
+    share = (time.perf_counter() - t0) / max(len(items), 1)
+    for (i, item, img, pr), result in zip(ready, results):
+        try:
+            out = finish(gan, pr, result)
+            out.seconds = share
+            if len(ready) > 1:
+                out.notes.append(f"restored in a group of {len(ready)} photos (one optimisation loop, "
+                                 f"each photo with its own weights)")
+            rec = output_record(out, settings, source=item.src, model=model_name, device=device)
+            save_result(out.image, item.out, alpha=out.alpha, record=rec, exif=img.exif)
+            records[i] = dict(rec, output=str(item.out), input=item.rel)
+        except Exception as e:  # noqa: BLE001
+            records[i] = _failure(item, settings, e, t0, device)
+    return [records[i] for i in range(len(items))]
+
+
 def _error(item, settings, msg, t0, device, tb=None) -> dict:
     rec = {"input": item.rel, "source": str(item.src), "output": "", "status": "error", "error": msg,
            "task": settings.task, "settings": settings.to_dict(), "device": str(device) if device else None,
@@ -205,11 +262,13 @@ def write_log(records: list, folder: Path, header: dict) -> tuple[Path, Path]:
 # -- running ------------------------------------------------------------------------------------
 def run_batch(items: list[Item], settings: RestoreSettings, *, gan=None, model_path=None, devices=None,
               mask=None, log_dir=None, redo: bool = False, on_record=None, progress_factory=None,
-              model_name=None) -> BatchReport:
+              model_name=None, group: int = 1) -> BatchReport:
     """Process ``items``; ``gan`` (already loaded) runs them here, else ``devices`` (a list,
     e.g. ['cuda:0', 'cuda:1']) get one worker process each loading ``model_path``.
     ``on_record(done, total, record)`` is called after each file; the log is rewritten after
-    each file too, so an interrupted batch still has one."""
+    each file too, so an interrupted batch still has one.  ``group`` > 1 (with ``gan``): that
+    many photos at a time through one optimisation loop (``process_group``; on a GPU several
+    photos cost little more than one); settings that cannot be grouped run one at a time."""
     report = BatchReport()
     header = {"task": settings.task, "settings": settings.to_dict(), "model": model_name,
               "devices": devices or [str(gan.device) if gan is not None else "cpu"],
@@ -231,7 +290,17 @@ def run_batch(items: list[Item], settings: RestoreSettings, *, gan=None, model_p
     flush()
     if gan is None and not devices:
         raise BatchError("run_batch needs a loaded model (gan=) or a list of devices")
-    if gan is not None:
+    if gan is not None and group > 1 and group_reason(settings) is None:
+        for a in range(0, len(todo), group):
+            chunk = todo[a:a + group]
+            prog = progress_factory(chunk[0]) if progress_factory else None
+            for rec in process_group(gan, chunk, settings, mask=mask, progress=prog, model_name=model_name,
+                                     device=gan.device):
+                report.records.append(rec)
+                flush()
+                if on_record:
+                    on_record(len(report.records), len(items), rec)
+    elif gan is not None:
         for it in todo:
             prog = progress_factory(it) if progress_factory else None
             rec = process_file(gan, it, settings, mask=mask, progress=prog, model_name=model_name,

@@ -276,6 +276,16 @@ class Reconstructor:
         timings["record_s"] = timings.get("record_s", 0.0) + time.perf_counter() - t
         return rec
 
+    @classmethod
+    def record_when_due(cls, graphs, recorded, it, n_it, step, zero_grad, side, timings, device):
+        """At a stage's iteration GRAPH_WARMUP + 1 (when more follow), record ``step``:
+        -> (recording or None, graph mode: None once a recording failed)."""
+        if graphs and recorded is None and it == GRAPH_WARMUP + 1 and n_it - it >= 1:
+            recorded = cls._record(step, zero_grad, graphs, side, timings, device)
+            if recorded is None:
+                graphs = None  # recording failed (reason in timings): plain iterations
+        return recorded, graphs
+
     # -- the run -------------------------------------------------------------------------
     def run(self, image, class_id: int | None = None, z_init=None, seed: int = 0, progress=None,
             should_stop=None, device=None) -> ReconstructionResult:
@@ -441,10 +451,8 @@ class Reconstructor:
                     if stop():
                         cancelled = True
                         break
-                    if graphs and recorded is None and it == GRAPH_WARMUP + 1 and n_it - it >= 1:
-                        recorded = self._record(recorded_step, zero_grad, graphs, side, timings, dev)
-                        if recorded is None:
-                            graphs = None  # recording failed (reason in timings): plain iterations
+                    recorded, graphs = self.record_when_due(graphs, recorded, it, n_it, recorded_step, zero_grad,
+                                                            side, timings, dev)
                     if recorded is not None:
                         x, losses = recorded.replay()
                         parts = dict(zip(LOSS_KEYS, losses.clone().unbind()))

@@ -184,10 +184,35 @@ def colours_from_searched_class(result: ReconstructionResult) -> bool:
     return result.class_searched and cp.colorized(result)
 
 
+@dataclass
+class PreparedRestore:
+    """What the model is given for one photo (``prepare``), kept for ``finish``."""
+    image: IntakeImage
+    settings: RestoreSettings
+    model_input: Image.Image
+    degradation: object
+    class_id: int | None
+    region: cp.Region
+    hole: np.ndarray | None
+    notes: list
+    t0: float
+
+
 def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progress=None,
             should_stop=None, reconstructor: Reconstructor | None = None) -> RestoreOutput:
     """Run ``settings.task`` on ``image`` (an ``IntakeImage``); ``mask`` (inpaint/hybrid):
     HxW bool hole (True = fill), a PIL mask (white = fill) or a path."""
+    prep = prepare(gan, image, settings, mask)
+    rec = reconstructor or Reconstructor(gan, settings.make_preset(), prep.degradation, exact=settings.exact)
+    result = rec.run(prep.model_input, class_id=prep.class_id, seed=settings.seed, progress=progress,
+                     should_stop=should_stop)
+    return finish(gan, prep, result)
+
+
+def prepare(gan, image: IntakeImage, settings: RestoreSettings, mask=None) -> PreparedRestore:
+    """Everything before the model runs: region, model input, degradation, class, notes
+    (raises RestoreError for what cannot be done).  Batches run several photos' prepared
+    inputs as one group (batch.py)."""
     t0 = time.perf_counter()
     task = settings.task
     res = gan.resolution
@@ -250,10 +275,13 @@ def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progr
         deg = SuperResolution(f)
     else:
         deg = make_degradation(task)
-    preset = settings.make_preset()
-    rec = reconstructor or Reconstructor(gan, preset, deg, exact=settings.exact)
-    result = rec.run(model_in, class_id=class_id, seed=settings.seed, progress=progress,
-                     should_stop=should_stop)
+    return PreparedRestore(image, settings, model_in, deg, class_id, region, hole, notes, t0)
+
+
+def finish(gan, prep: PreparedRestore, result: ReconstructionResult) -> RestoreOutput:
+    """The model's result composited into the photo (see the module doc per task)."""
+    image, settings, region, hole, notes = prep.image, prep.settings, prep.region, prep.hole, list(prep.notes)
+    task, f = settings.task, settings.factor
     if result.cancelled:
         notes.append("cancelled: the result is the last state reached")
     if colours_from_searched_class(result):
@@ -285,8 +313,8 @@ def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progr
         region_result = to_pil(src)
         if alpha is not None:
             alpha = alpha.crop(region.box).resize(size, Image.BILINEAR)
-    return RestoreOutput(out, alpha, result, region, model_in, region_result, notes,
-                         time.perf_counter() - t0)
+    return RestoreOutput(out, alpha, result, region, prep.model_input, region_result, notes,
+                         time.perf_counter() - prep.t0)
 
 
 def output_record(out: RestoreOutput, settings: RestoreSettings, source=None, model=None, device=None) -> dict:

@@ -12,7 +12,12 @@
 #     kernels against plain (core/compiled.py, opt-in DGP_STUDIO_COMPILE=inductor).  If the graph
 #     ms/it falls well below ~6.4, the next call runs the full preset with it:
 #     DGP_STUDIO_COMPILE=inductor python3 bench/engine.py --device cuda --random 256x96 --modes fast --repeats 2
-#  4. BigGAN-128 (random weights, ch 96): exact vs fast, full colorization preset.
+#  4. the batch stretch (thirteenth session, core/groupedrun.py): 8 photos one at a time (fast
+#     path) vs the same 8 as groups of 4 and of 8 (one loop, each photo with its own weights),
+#     BigGAN-256 ch 96, colorization x0.2, 100 candidates: images per hour, peak memory, and how
+#     close each grouped result is to its single run.  Goal: >= 3x the one-at-a-time throughput.
+#     (BigGAN-128 exact vs fast, the twelfth session's item 4, moved out to make room:
+#     python3 bench/engine.py --device cuda --random 128x96 --modes exact,fast)
 set -u
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 T0=$(date +%s); el() { echo $(( $(date +%s) - T0 )); }
@@ -27,7 +32,7 @@ echo "rc=$?" >>$LOG
 echo "== t=$(el) compiled loss vs plain, all groups tuned, bf16" >>$LOG
 timeout 280 python3 bench/cuda_profile.py --device cuda --random 256x96 --ft 99 --precision bf16 \
   --compile none,inductor --json $OUT/compile_probe.json >>$LOG 2>&1; echo "rc=$?" >>$LOG
-echo "== t=$(el) BigGAN-128: exact vs fast" >>$LOG
-timeout 90 python3 bench/engine.py --device cuda --random 128x96 --modes exact,fast \
-  --json $OUT/biggan128.json >>$LOG 2>&1; echo "rc=$?" >>$LOG
+echo "== t=$(el) grouped photos vs one at a time" >>$LOG
+timeout 90 python3 bench/grouped.py --device cuda --random 256x96 --group 4,8 --iters-scale 0.2 \
+  --select-num 100 --json $OUT/grouped.json >>$LOG 2>&1; echo "rc=$?" >>$LOG
 echo "== done t=$(el)" >>$LOG
