@@ -213,3 +213,19 @@ def test_cli_group_option(tiny_model_dir, tmp_path, capsys):
     assert main(base + ["--out-dir", str(tmp_path / "z"), "--group", "2", "--exact"]) == 1
     err = capsys.readouterr().err
     assert "--exact runs one photo at a time; --group is ignored" in err and "3 done" in err
+
+
+def test_a_group_out_of_memory_is_redone_one_photo_at_a_time(gan, tmp_path, monkeypatch):
+    from dgp_studio.core import groupedrun
+
+    def no_memory(self, items, **kw):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+
+    monkeypatch.setattr(groupedrun.GroupReconstructor, "run", no_memory)
+    src = _photos(tmp_path / "in", 2)
+    settings = RestoreSettings("colorize", iters_scale=0.02, candidates=4, seed=1)
+    items = plan(collect_inputs([src]), "colorize", out_dir=tmp_path / "g")
+    recs = process_group(gan, items[1:], settings, device="cpu")
+    assert [r["status"] for r in recs] == ["ok", "ok"]
+    assert all(any("ran out of memory: restored on its own" in n for n in r["notes"]) for r in recs)
+    assert all(item.out.is_file() for item in items[1:])

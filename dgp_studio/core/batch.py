@@ -17,6 +17,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import free_memory, is_out_of_memory
 from .export import METADATA_KEY, check_not_input, read_record, result_format, save_result
 from .fsutil import atomic_write_text
 from .intake import IMAGE_EXTENSIONS, IntakeError, open_image
@@ -176,8 +177,9 @@ def process_group(gan, items: list[Item], settings: RestoreSettings, mask=None, 
                   model_name=None, device=None) -> list[dict]:
     """Restore several photos as one group (groupedrun.py: one optimisation loop for all of them,
     each with its own weights) and write each PNG; -> one log record per item, in order.  A photo
-    that cannot be opened or prepared gets its error record and the others still run.  Each
-    record's ``seconds`` is the group's time shared equally."""
+    that cannot be opened or prepared gets its error record and the others still run; a group
+    that runs out of memory is redone one photo at a time.  Each record's ``seconds`` is the
+    group's time shared equally."""
     from .groupedrun import GroupItem, GroupReconstructor
     t0 = time.perf_counter()
     records: dict[int, dict] = {}
@@ -195,8 +197,19 @@ def process_group(gan, items: list[Item], settings: RestoreSettings, mask=None, 
             results = runner.run([GroupItem(pr.model_input, pr.degradation, pr.class_id, settings.seed)
                                   for _, _, _, pr in ready], progress=progress)
         except Exception as e:  # noqa: BLE001 - the group failed: every member says why
-            for i, item, _, _ in ready:
-                records[i] = _failure(item, settings, e, t0, device)
+            if is_out_of_memory(e) and len(ready) > 1:
+                # N photos' weights did not fit: these photos go one at a time, each with a note
+                del e
+                free_memory()
+                for i, item, _, _ in ready:
+                    rec = process_file(gan, item, settings, mask=mask, model_name=model_name, device=device)
+                    if rec["status"] == "ok":
+                        rec["notes"] = list(rec.get("notes", [])) + [
+                            f"a group of {len(ready)} ran out of memory: restored on its own"]
+                    records[i] = rec
+            else:
+                for i, item, _, _ in ready:
+                    records[i] = _failure(item, settings, e, t0, device)
             ready = []
     share = (time.perf_counter() - t0) / max(len(items), 1)
     for (i, item, img, pr), result in zip(ready, results):
