@@ -36,3 +36,6 @@ def test_readme_python_examples_run(tiny_model_dir, tmp_path, monkeypatch):
     r = ns["gan"].resolution
     assert len(ns["frames"]) == 5 and ns["frames"][0].shape == (1, 3, r, r)
     assert ns["variations"].shape == (8, 3, r, r)
+    for single, grouped in ((ns["a"], ns["a2"]), (ns["b"], ns["b2"])):  # the grouped run gives the same photos
+        assert grouped.class_id == single.class_id and grouped.steps_done == single.steps_done
+        assert float((grouped.image - single.image).abs().max()) < 0.05
