@@ -93,8 +93,9 @@ def register(subparsers) -> None:
                         "(one photo uses several cores poorly); each process holds its own model")
     p.add_argument("--group", type=int, default=1, metavar="N",
                    help="folders: optimise N photos together in one loop, each with its own weights (same "
-                        "results as one at a time, up to rounding); pays on a GPU, where one photo leaves "
-                        "it mostly idle, not on a CPU; not with --exact or the defend task")
+                        "results as one at a time, up to rounding); meant for GPUs, where one photo leaves "
+                        "it mostly idle (the speed-up there is not measured yet); on a CPU it brings "
+                        "nothing; not with --exact or the defend task")
     p.add_argument("--redo", action="store_true", help="process again files whose result already exists")
     p.add_argument("--save-session", metavar="FILE",
                    help="save the tuned model state (one input only) for 'dgp-studio manip'")
