@@ -213,8 +213,9 @@ def run(args) -> int:
             line += f" - {r.get('error')}"
         print(line, file=sys.stderr, flush=True)
 
-    def progress_factory(item):
-        bar = ProgressBar(item.src.name, enabled=not args.quiet)
+    def progress_factory(item, group=1):
+        label = item.src.name + (f" and {group - 1} more" if group > 1 else "")
+        bar = ProgressBar(label, enabled=not args.quiet)
         bars.append(bar)
         return _progress_cb(bar)
 

@@ -306,7 +306,7 @@ def run_batch(items: list[Item], settings: RestoreSettings, *, gan=None, model_p
     if gan is not None and group > 1 and group_reason(settings) is None:
         for a in range(0, len(todo), group):
             chunk = todo[a:a + group]
-            prog = progress_factory(chunk[0]) if progress_factory else None
+            prog = progress_factory(chunk[0], len(chunk)) if progress_factory else None  # (first photo, group size)
             for rec in process_group(gan, chunk, settings, mask=mask, progress=prog, model_name=model_name,
                                      device=gan.device):
                 report.records.append(rec)
