@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from dgp_studio.core import presets  # noqa: E402
-from dgp_studio.core.benchmark import PeakMemory, _sync, make_input  # noqa: E402
-from dgp_studio.core.biggan import BigGANConfig, build_biggan  # noqa: E402
+from dgp_studio.core.benchmark import PeakMemory, _sync, make_input, random_config  # noqa: E402
+from dgp_studio.core.biggan import build_biggan  # noqa: E402
 from dgp_studio.core.checkpoint import load_biggan  # noqa: E402
 from dgp_studio.core.groupedrun import GroupItem, GroupReconstructor  # noqa: E402
 from dgp_studio.core.metrics import psnr  # noqa: E402
@@ -30,11 +30,10 @@ from dgp_studio.core.reconstructor import Reconstructor  # noqa: E402
 
 
 def _model(args):
-    if args.random:
-        res, ch = (int(v) for v in args.random.lower().split("x"))
-        gan = build_biggan(BigGANConfig(resolution=res, G_ch=ch, D_ch=ch), seed=0)
+    if args.random:  # built on the device, as bench/engine.py does (orthogonal init is slow on a CPU)
+        gan = build_biggan(random_config(args.random), device=args.device, seed=0)
         gan.name = f"random {args.random}"
-        return gan.to(args.device)
+        return gan
     return load_biggan(args.model, device=args.device)
 
 
