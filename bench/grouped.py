@@ -25,7 +25,7 @@ from dgp_studio.core.benchmark import PeakMemory, _sync, make_input, random_conf
 from dgp_studio.core.biggan import build_biggan  # noqa: E402
 from dgp_studio.core.checkpoint import load_biggan  # noqa: E402
 from dgp_studio.core.groupedrun import GroupItem, GroupReconstructor  # noqa: E402
-from dgp_studio.core.metrics import psnr  # noqa: E402
+from dgp_studio.core.metrics import psnr, tensor01  # noqa: E402
 from dgp_studio.core.reconstructor import Reconstructor  # noqa: E402
 
 
@@ -37,13 +37,9 @@ def _model(args):
     return load_biggan(args.model, device=args.device)
 
 
-def _t01(x):
-    return ((x.clamp(-1, 1) + 1) / 2).cpu()
-
-
 def _fit(result, deg) -> float:
     """PSNR of the degraded result against the target (what the run fits; bench/engine.py's "fit")."""
-    return psnr(_t01(deg(result.image.to(result.target.device))), _t01(result.target))
+    return psnr(tensor01(deg(result.image.to(result.target.device)).cpu()), tensor01(result.target))
 
 
 def main(argv=None) -> int:
@@ -110,7 +106,7 @@ def main(argv=None) -> int:
                 _sync(dev)
                 t_all += time.perf_counter() - t
                 for j, r in enumerate(res):
-                    diffs.append(psnr(_t01(r.image), _t01(singles[done + j].image)))
+                    diffs.append(psnr(tensor01(r.image), tensor01(singles[done + j].image)))
                     fits.append((_fit(singles[done + j], chunk[j].degradation), _fit(r, chunk[j].degradation)))
                 done += len(chunk)
         per = t_all / n

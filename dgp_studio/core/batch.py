@@ -151,14 +151,13 @@ def process_file(gan, item: Item, settings: RestoreSettings, mask=None, progress
                 "intake_notes": out.notes})
         rec = dict(rec, output=str(item.out), input=item.rel, seconds=round(time.perf_counter() - t0, 3))
         return rec
-    except (IntakeError, RestoreError) as e:
-        return _error(item, settings, str(e), t0, device)
-    except Exception as e:  # one bad file is reported, never fatal to the batch
-        msg = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
-        return _error(item, settings, msg, t0, device, traceback.format_exc(limit=3))
+    except Exception as e:  # noqa: BLE001 - one bad file is reported, never fatal to the batch
+        return _failure(item, settings, e, t0, device)
 
 
 def _failure(item, settings, e, t0, device) -> dict:
+    """The log record of a file that failed: our own errors' one line, else type, first line and
+    a short traceback (call inside the ``except``)."""
     if isinstance(e, (IntakeError, RestoreError)):
         return _error(item, settings, str(e), t0, device)
     msg = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"

@@ -28,8 +28,8 @@ from .grouped import GroupedObjective
 from .imaging import to_tensor
 from .losses import DGPLoss
 from .presets import Preset
-from .reconstructor import (CUDA_GRAPHS, CUDA_SYNC_EVERY, LOSS_KEYS, Cancelled, Progress,
-                            ReconstructionResult, Reconstructor, frozen_discriminator)
+from .reconstructor import (CUDA_SYNC_EVERY, LOSS_KEYS, Cancelled, Progress, ReconstructionResult,
+                            Reconstructor, frozen_discriminator, graph_mode, set_stage_rates)
 
 
 @dataclass
@@ -69,12 +69,6 @@ class GroupReconstructor:
     def cancel(self) -> None:
         """Thread-safe; the group stops before its next iteration and returns its last state."""
         self._cancel.set()
-
-    def _graph_mode(self, dev) -> str | None:
-        if self.cuda_graphs == "emulate":
-            return "emulate"
-        on = CUDA_GRAPHS if self.cuda_graphs is None else bool(self.cuda_graphs)
-        return "cuda" if on and dev.type == "cuda" else None
 
     def run(self, items: list[GroupItem], progress=None, should_stop=None, device=None) -> list[ReconstructionResult]:
         """One result per item, in order.  ``progress(Progress)``: losses are the group's means;
@@ -144,7 +138,7 @@ class GroupReconstructor:
         obj = GroupedObjective(G, D, torch.cat(targets), [r.degradation for r in recs],
                                recs[0]._dtype(dev), p.update_embed)
         adam = dict(betas=(0.0, 0.999), eps=1e-8, fused=dev.type in ("cpu", "cuda"))
-        graphs = self._graph_mode(dev)
+        graphs = graph_mode(self.cuda_graphs, dev)
         if graphs == "cuda":
             adam["capturable"] = True
         timings = {"search_s": search_s, "group_size": n, "cuda_graphs": graphs or "off"}
@@ -186,11 +180,7 @@ class GroupReconstructor:
                     cancelled = True
                     break
                 t_stage = time.perf_counter()
-                ft = p.ft_num[s]
-                for i, g in enumerate(G_opt.param_groups):
-                    g["lr"] = p.G_lrs[s] * (p.lr_ratio[s] ** i) if i < ft else 0.0
-                for g in z_opt.param_groups:
-                    g["lr"] = p.z_lrs[s]
+                ft = set_stage_rates(p, s, z_opt, G_opt)
                 obj.set_trainable(ft)
                 k, wD, wM = p.ftr_num[s], float(p.w_D_loss[s]), float(p.w_mse[s])
                 fixed_c = None if p.update_embed else obj.G.embed(y).detach()

@@ -49,6 +49,25 @@ class Cancelled(Exception):
     pass
 
 
+def set_stage_rates(preset: Preset, s: int, z_opt, G_opt) -> int:
+    """Stage ``s``'s learning rates (groups >= ft get 0; DGP.md section 4) -> ft."""
+    ft = preset.ft_num[s]
+    for i, g in enumerate(G_opt.param_groups):
+        g["lr"] = preset.G_lrs[s] * (preset.lr_ratio[s] ** i) if i < ft else 0.0
+    for g in z_opt.param_groups:
+        g["lr"] = preset.z_lrs[s]
+    return ft
+
+
+def graph_mode(cuda_graphs, dev) -> str | None:
+    """"cuda", "emulate" or None (plain iterations) for a fast run's ``cuda_graphs`` setting:
+    None = ``CUDA_GRAPHS``, "emulate" runs the graph bookkeeping eagerly on any device (tests)."""
+    if cuda_graphs == "emulate":
+        return "emulate"
+    on = CUDA_GRAPHS if cuda_graphs is None else bool(cuda_graphs)
+    return "cuda" if on and dev.type == "cuda" else None
+
+
 _D_LOCK = threading.Lock()
 _D_USERS: dict[int, list] = {}  # id(D) -> [runs using it, requires_grad flags before the first]
 
@@ -237,12 +256,7 @@ class Reconstructor:
         return zs[best:best + 1].to(dev), int(ys[best]), float(fine[j])
 
     def _set_stage(self, s, z_opt, G_opt, fast=None):
-        p = self.preset
-        ft = p.ft_num[s]
-        for i, g in enumerate(G_opt.param_groups):
-            g["lr"] = p.G_lrs[s] * (p.lr_ratio[s] ** i) if i < ft else 0.0
-        for g in z_opt.param_groups:
-            g["lr"] = p.z_lrs[s]
+        ft = set_stage_rates(self.preset, s, z_opt, G_opt)
         if fast is not None:
             for i, params in enumerate(self._opt_groups):
                 for q in params:
@@ -252,12 +266,7 @@ class Reconstructor:
 
     def _graph_mode(self, dev) -> str | None:
         """"cuda", "emulate" or None (plain iterations)."""
-        if self.exact:
-            return None
-        if self.cuda_graphs == "emulate":
-            return "emulate"
-        on = CUDA_GRAPHS if self.cuda_graphs is None else bool(self.cuda_graphs)
-        return "cuda" if on and dev.type == "cuda" else None
+        return None if self.exact else graph_mode(self.cuda_graphs, dev)
 
     @staticmethod
     def _record(graph_step, zero_grad, graphs, side, timings, device):
@@ -353,7 +362,7 @@ class Reconstructor:
             fast = FastObjective(G, D, target, self.degradation, self._dtype(dev), runtime.channels_last(dev))
             backend = self.compile_backend or runtime.compile_backend()
             if backend == "inductor" and dev.type != "cuda":
-                backend = None  # on this CPU Inductor's C++ build of the graph ran > 10 minutes
+                backend = None  # CPU: 457 s to compile one stage for x1.10 (compiled.py)
             if backend:
                 loss_call = compiled_objective(fast, backend)
                 timings["compile"] = backend  # each stage's first iteration includes its compilation
