@@ -367,6 +367,7 @@ def test_morph_slider_renders_frame(window, photo, tmp_path, qtbot):
     qtbot.waitUntil(lambda: getattr(window, "last_morph_export", None) is not None, timeout=10000)
     with Image.open(tmp_path / "morph.gif") as gif:
         assert gif.n_frames == 5 + 3                      # there and back
+        assert gif.size == (256, 256)                     # the 32 px renders enlarged, as the CLI's
     assert rid is not None
 
 
@@ -583,7 +584,7 @@ def test_region_drag_moves_what_the_model_sees(window, photo):
     assert window.canvas.result_item.isVisible()
 
 
-def test_diverse_queue_fills_grid_and_pick(window, photo, qtbot):
+def test_diverse_queue_fills_grid_and_pick(window, photo, qtbot, tmp_path):
     doc = window.open_paths([photo])[0]
     tp = window.task_panel
     tp.set_task("colorization")
@@ -611,6 +612,12 @@ def test_diverse_queue_fills_grid_and_pick(window, photo, qtbot):
     ref = manipulate.jitter(window.gan, window.cache.get(doc.id).result, n=4, std=0.7, seed=0)
     got = np.stack([qimage_to_array(q) for q in mp.j_grid.images])
     assert np.array_equal(got, np.stack([to_uint8(ref[i]) for i in range(4)]))
+    # the grid exports as a 2x2 sheet of renders enlarged to the export size, as the CLI's
+    out = window._export_images("grid", mp.j_grid.images, "jitter", tmp_path / "grid.png")
+    sheet = np.asarray(Image.open(out).convert("RGB"))
+    assert sheet.shape == (512, 512, 3)
+    tile = Image.fromarray(to_uint8(ref[3])).resize((256, 256), Image.BICUBIC)
+    assert np.array_equal(sheet[256:, 256:], np.asarray(tile))
 
 
 def test_timeline_exports_and_help(window, photo, qtbot, tmp_path):
@@ -622,6 +629,8 @@ def test_timeline_exports_and_help(window, photo, qtbot, tmp_path):
     gif = window.export_timeline("gif", tmp_path / "t.gif")
     with Image.open(gif) as im:
         assert im.n_frames == len(snaps)
+        im.seek(im.n_frames - 1)
+        assert im.info["duration"] == 1200  # the last frame holds
     sheet = window.export_timeline("sheet", tmp_path / "t.png")
     with Image.open(sheet) as im:
         cols = min(8, len(snaps))

@@ -83,23 +83,39 @@ def test_cli_jitter_transfer_morph(tmp_path, tiny_model_dir, gan_and_results):
     sb = save_session(b, tmp_path / "b.dgps", gan)
     m = str(tiny_model_dir)
     assert main(["jitter", str(sa), "--n", "4", "--std", "0.5", "--model", m, "--device", "cpu",
-                 "--out", str(tmp_path / "j.png")]) == 0
-    assert Image.open(tmp_path / "j.png").size == (4 * 32, 32)
-    assert main(["transfer", str(sa), "--to", "2", "--model", m, "--out", str(tmp_path / "t.png")]) == 0
+                 "--out", str(tmp_path / "j.png"), "--size", "0"]) == 0
+    assert Image.open(tmp_path / "j.png").size == (4 * 32, 32)  # the model's 32 px, as rendered
+    assert main(["transfer", str(sa), "--to", "2", "--model", m, "--out", str(tmp_path / "t.png"), "--size", "0"]) == 0
     t = np.asarray(Image.open(tmp_path / "t.png"))
     ref = ((manipulate.transfer(gan, a, 2)[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
     assert np.array_equal(t, ref)
+    # by default each image is enlarged to the editor's export size, bicubic from the render
+    assert main(["transfer", str(sa), "--to", "2", "--model", m, "--out", str(tmp_path / "t256.png")]) == 0
+    big = Image.open(tmp_path / "t256.png")
+    assert big.size == (256, 256)
+    assert np.array_equal(np.asarray(big), np.asarray(Image.fromarray(ref).resize((256, 256), Image.BICUBIC)))
+    assert main(["jitter", str(sa), "--n", "6", "--model", m, "--out", str(tmp_path / "j6.png")]) == 0
+    assert Image.open(tmp_path / "j6.png").size == (4 * 256, 2 * 256)  # rows of 4
     assert main(["morph", str(sa), str(sb), "--frames", "3", "--gif", "--model", m,
                  "--out-dir", str(tmp_path / "mo")]) == 0
     assert sorted(p.name for p in (tmp_path / "mo").iterdir()) == ["morph.gif", "morph_000.png", "morph_001.png",
                                                                    "morph_002.png"]
+    with Image.open(tmp_path / "mo" / "morph.gif") as gif:
+        assert gif.size == (256, 256) and gif.n_frames == 3 + 1 and gif.info["loop"] == 0  # A, mid, B, mid
+    assert Image.open(tmp_path / "mo" / "morph_002.png").size == (256, 256)
+    assert main(["morph", str(sa), str(sb), "--frames", "2", "--size", "0", "--model", m,
+                 "--out-dir", str(tmp_path / "raw")]) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "raw" / "morph_000.png")),
+                          ((a.image[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy())
+    for bad in (["jitter", str(sa)], ["transfer", str(sa), "--to", "1"], ["morph", str(sa), str(sb)]):
+        assert main(bad + ["--size", "-1", "--model", m]) == 2, bad
     assert main(["transfer", str(sa), "--to", "zebra", "--model", m]) == 2  # unknown class: clear error
     for bad in (["jitter", str(sa), "--n", "0"], ["jitter", str(sa), "--std", "-1"],
                 ["transfer", str(sa), "--to", "1", "--blend-with", "2", "--blend", "3"]):
         assert main(bad + ["--model", m]) == 2, bad  # out of range: one line, before any work
     # default name carries the class name; --out picks the format by extension; inputs are never targets
     name = class_names(gan.config)[2]
-    assert main(["transfer", str(sa), "--to", name, "--model", m]) == 0
+    assert main(["transfer", str(sa), "--to", name, "--model", m, "--size", "0"]) == 0
     assert np.array_equal(np.asarray(Image.open(tmp_path / f"a_to_{name.replace(' ', '_')}.png")), t)
     assert main(["jitter", str(sa), "--n", "2", "--model", m, "--out", str(tmp_path / "j.jpg")]) == 0
     assert Image.open(tmp_path / "j.jpg").format == "JPEG"

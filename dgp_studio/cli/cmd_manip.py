@@ -14,64 +14,63 @@ def _load(path, gan):
         raise UserError(str(e)) from None
 
 
-def _write(img, path: Path, inputs, **save_kw) -> Path:
-    """Atomic, never over an input, in the format the extension names (PNG when there is none)."""
-    from dgp_studio.core.export import check_not_input, save_result
+def _checked(path: Path, inputs) -> Path:
+    """``path`` (PNG when it has no extension), refused when it is one of the inputs."""
+    from dgp_studio.core.export import check_not_input
     path = Path(path)
     if not path.suffix:
         path = path.with_suffix(".png")
     try:
         check_not_input(path, inputs)
-        return save_result(img, path, **save_kw)
-    except ValueError as e:  # an input as the target, or not an image type
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    return path
+
+
+def _write(img, path: Path, inputs) -> Path:
+    """Atomic, never over an input, in the format the extension names (PNG when there is none)."""
+    from dgp_studio.core.export import save_result
+    path = _checked(path, inputs)
+    try:
+        return save_result(img, path)
+    except ValueError as e:  # not an image type
         raise UserError(str(e)) from None
 
 
-def _save_frames(frames, out: Path, stem: str, inputs, gif: bool = False, duration_ms: int = 80) -> list[Path]:
+def _size(args) -> int:
+    if args.size < 0:
+        raise UserError("--size must be >= 0 (0 = the model's own resolution)")
+    return args.size
+
+
+def _pils(images, size: int) -> list:
     from dgp_studio.core.imaging import to_pil
-    paths = []
-    images = [to_pil(f) for f in frames]
-    for i, im in enumerate(images):
-        paths.append(_write(im, out / f"{stem}_{i:03d}.png", inputs))
-    if gif and images:
-        paths.append(_write(images[0], out / f"{stem}.gif", inputs, save_all=True,
-                            append_images=images[1:] + images[-2:0:-1], duration=duration_ms, loop=0))
-    return paths
-
-
-def _grid(frames, cols: int):
-    from PIL import Image
-
-    from dgp_studio.core.imaging import to_pil
-    ims = [to_pil(f) for f in frames]
-    w, h = ims[0].size
-    rows = (len(ims) + cols - 1) // cols
-    sheet = Image.new("RGB", (cols * w, rows * h), "white")
-    for i, im in enumerate(ims):
-        sheet.paste(im, ((i % cols) * w, (i // cols) * h))
-    return sheet
+    from dgp_studio.core.sheets import enlarge
+    return [enlarge(to_pil(t), size) for t in images]
 
 
 def cmd_jitter(args) -> int:
     from dgp_studio.core import manipulate
+    from dgp_studio.core.sheets import grid_sheet
     if not 1 <= args.n <= 256:
         raise UserError("--n must be between 1 and 256")
     if args.std < 0:
         raise UserError("--std must be >= 0 (0 = the restored scene itself)")
+    size = _size(args)
     gan = load_model(args.model, pick_device(args.device))
     res = _load(args.session, gan)
     batch = manipulate.jitter(gan, res, n=args.n, std=args.std, seed=args.seed)
     out = Path(args.out or Path(args.session).with_name(Path(args.session).stem + "_jitter.png"))
-    print(_write(_grid(list(batch.split(1)), cols=min(args.n, 4)), out, [args.session]))
+    print(_write(grid_sheet(_pils(batch.split(1), size), cols=min(args.n, 4)), out, [args.session]))
     return 0
 
 
 def cmd_transfer(args) -> int:
     from dgp_studio.core import manipulate
     from dgp_studio.core.classes import class_names, resolve_class
-    from dgp_studio.core.imaging import to_pil
     if not 0 <= args.blend <= 1:
         raise UserError("--blend must be between 0 (--to only) and 1 (--blend-with only)")
+    size = _size(args)
     gan = load_model(args.model, pick_device(args.device))
     res = _load(args.session, gan)
     try:
@@ -85,24 +84,37 @@ def cmd_transfer(args) -> int:
     names = class_names(gan.config)
     label = "".join(c if c.isalnum() or c in "-_" else "_" for c in names[cid]) if cid < len(names) else str(cid)
     out = Path(args.out or Path(args.session).with_name(f"{Path(args.session).stem}_to_{label}.png"))
-    print(_write(to_pil(img), out, [args.session]))
+    print(_write(_pils([img], size)[0], out, [args.session]))
     return 0
 
 
 def cmd_morph(args) -> int:
     from dgp_studio.core import manipulate
+    from dgp_studio.core.sheets import write_gif
     if args.out_dir:
         output_folder(args.out_dir, "--out-dir")
-    gan = load_model(args.model, pick_device(args.device))
-    a, b = _load(args.session_a, gan), _load(args.session_b, gan)
     if args.frames < 2:
         raise UserError("--frames must be at least 2")
+    size = _size(args)
+    gan = load_model(args.model, pick_device(args.device))
+    a, b = _load(args.session_a, gan), _load(args.session_b, gan)
     lams = [i / (args.frames - 1) for i in range(args.frames)]
-    frames = manipulate.morph(gan, a, b, lams)
+    frames = _pils(manipulate.morph(gan, a, b, lams), size)
     out = Path(args.out_dir or Path(args.session_a).with_name(Path(args.session_a).stem + "_morph"))
-    for p in _save_frames(frames, out, "morph", [args.session_a, args.session_b], gif=args.gif):
+    inputs = [args.session_a, args.session_b]
+    paths = [_write(f, out / f"morph_{i:03d}.png", inputs) for i, f in enumerate(frames)]
+    if args.gif:
+        paths.append(write_gif(frames, _checked(out / "morph.gif", inputs), pingpong=True))
+    for p in paths:
         print(p)
     return 0
+
+
+def _add_size(p) -> None:
+    from dgp_studio.core.sheets import VIEW_SIZE
+    p.add_argument("--size", type=int, default=VIEW_SIZE, metavar="PX",
+                   help=f"enlarge each image to PX (bicubic; default {VIEW_SIZE}, as the editor's exports; "
+                        "0 = the model's own resolution)")
 
 
 def register(sub) -> None:
@@ -114,6 +126,7 @@ def register(sub) -> None:
     p.add_argument("--std", type=float, default=0.5, help="noise strength, e.g. 0.3 / 0.5 / 0.7")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="output PNG grid (default: next to the session)")
+    _add_size(p)
     add_model_args(p)
     p.set_defaults(func=cmd_jitter)
 
@@ -124,6 +137,7 @@ def register(sub) -> None:
     p.add_argument("--blend-with", help="second class to blend with")
     p.add_argument("--blend", type=float, default=0.0, help="0 = --to only, 1 = --blend-with only")
     p.add_argument("--out", help="output PNG")
+    _add_size(p)
     add_model_args(p)
     p.set_defaults(func=cmd_transfer)
 
@@ -134,5 +148,6 @@ def register(sub) -> None:
     p.add_argument("--frames", type=int, default=9, help="frames including both ends (default 9)")
     p.add_argument("--gif", action="store_true", help="also write an animated GIF (ping-pong)")
     p.add_argument("--out-dir", help="folder for the frames (default: <session_a>_morph)")
+    _add_size(p)
     add_model_args(p)
     p.set_defaults(func=cmd_morph)

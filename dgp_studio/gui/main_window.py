@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QButtonGroup, QColorDialog, QDockWidget, QFileDia
 from dgp_studio.core.errors import friendly_error
 from dgp_studio.core.imaging import to_pil
 from dgp_studio.core.restore import colours_from_searched_class
+from dgp_studio.core.sheets import VIEW_SIZE, enlarge, grid_sheet, write_frames, write_gif
 
 from . import icons, pipeline, run_cache, settings, shortcuts
 from .autosave import CHOICES as AUTOSAVE_CHOICES, AutosaveManager
@@ -1134,18 +1135,8 @@ class MainWindow(QMainWindow):
                 return None
         if self._is_original(path, self.current):
             return None
-        pils = [qimage_to_pil(q) for q in images]
-        if kind == "grid" and len(pils) > 1:
-            import math
-            cols = math.ceil(math.sqrt(len(pils)))
-            rows = math.ceil(len(pils) / cols)
-            w, h = pils[0].size
-            sheet = Image.new("RGB", (cols * w, rows * h), (0, 0, 0))
-            for i, im in enumerate(pils):
-                sheet.paste(im, ((i % cols) * w, (i // cols) * h))
-            img = sheet
-        else:
-            img = pils[0]
+        pils = [enlarge(qimage_to_pil(q), VIEW_SIZE) for q in images]
+        img = grid_sheet(pils) if kind == "grid" else pils[0]
         out = atomic_save(img, path)
         self.status.showMessage(f"Exported {out}", 6000)
         return Path(out)
@@ -1175,17 +1166,13 @@ class MainWindow(QMainWindow):
 
     def _save_morph(self, images, path) -> None:
         path = Path(path)
-        pils = [qimage_to_pil(q) for q in images]
+        pils = [enlarge(qimage_to_pil(q), VIEW_SIZE) for q in images]
         if path.suffix.lower() == ".gif":
-            size = max(256, pils[0].width)
-            frames = [p.resize((size, size), Image.BICUBIC).convert("P", palette=Image.ADAPTIVE) for p in pils]
-            frames = frames + frames[-2:0:-1]  # there and back
-            atomic_save(frames[0], path, format="GIF", save_all=True, append_images=frames[1:], duration=90, loop=0)
+            write_gif(pils, path, pingpong=True)
             self.status.showMessage(f"Morph saved to {path}", 6000)
         else:
             stem = path.with_suffix("")
-            for i, p in enumerate(pils):
-                atomic_save(p, Path(f"{stem}_{i:03d}.png"))
+            write_frames(pils, stem)
             self.status.showMessage(f"{len(pils)} frames saved as {stem.name}_000.png …", 6000)
         self.last_morph_export = path
 

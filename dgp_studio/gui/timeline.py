@@ -15,6 +15,8 @@ from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette, QPen, QPixma
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QSlider, QToolButton,
                                QVBoxLayout, QWidget)
 
+from dgp_studio.core.sheets import write_gif
+
 from . import icons
 from .export import atomic_save
 from .imageconv import qimage_to_pil
@@ -86,10 +88,7 @@ def export_gif(snapshots, path, size: int = 256, frame_ms: int = 80, hold_ms: in
     if not snapshots:
         raise ValueError("the timeline is empty: run a restoration first")
     frames = _frames(snapshots, size)
-    durations = [frame_ms] * (len(frames) - 1) + [hold_ms]
-    first = frames[0].convert("P", palette=Image.ADAPTIVE)
-    rest = [f.convert("P", palette=Image.ADAPTIVE) for f in frames[1:]]
-    return atomic_save(first, path, format="GIF", save_all=True, append_images=rest, duration=durations, loop=0)
+    return write_gif(frames, path, duration_ms=[frame_ms] * (len(frames) - 1) + [hold_ms])
 
 
 def export_sheet(snapshots, path, data: TimelineData | None = None, cols: int = 8, size: int = 128):
