@@ -8,7 +8,6 @@ plus ``obj.postprocess(g_out, observed)`` for the task's final image.
 """
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -57,11 +56,22 @@ class Degradation:
 Identity = Degradation
 
 
-# The constants below are made once per device and dtype (lru_cache): no host-to-device copy
-# inside an iteration, which a recorded CUDA graph could not contain and which costs a sync anyway.
-@functools.lru_cache(maxsize=None)
+# The constants below are made once per device and dtype: no host-to-device copy inside an
+# iteration, which a recorded CUDA graph could not contain and which costs a sync anyway.  A plain
+# dict rather than functools.lru_cache, which torch.compile traces around with a warning.
+_CONSTANTS: dict = {}
+
+
+def _constant(key, make) -> torch.Tensor:
+    t = _CONSTANTS.get(key)
+    if t is None:
+        t = _CONSTANTS[key] = make()
+    return t
+
+
 def _gray_weights(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    return torch.tensor(GRAY_WEIGHTS, dtype=dtype, device=device)[None, :, None, None]
+    return _constant(("gray", device, dtype),
+                     lambda: torch.tensor(GRAY_WEIGHTS, dtype=dtype, device=device)[None, :, None, None])
 
 
 def gray3(x: torch.Tensor) -> torch.Tensor:
@@ -169,9 +179,8 @@ def lanczos2_kernel(factor: int) -> torch.Tensor:
     return torch.tensor(k, dtype=torch.float32)
 
 
-@functools.lru_cache(maxsize=None)
 def _lanczos2_on(factor: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    return lanczos2_kernel(factor).to(device, dtype)
+    return _constant(("lanczos2", factor, device, dtype), lambda: lanczos2_kernel(factor).to(device, dtype))
 
 
 def lanczos_down(x: torch.Tensor, factor: int) -> torch.Tensor:
