@@ -369,6 +369,26 @@ def test_morph_slider_renders_frame(window, photo, tmp_path, qtbot):
         assert gif.n_frames == 5 + 3                      # there and back
         assert gif.size == (256, 256)                     # the 32 px renders enlarged, as the CLI's
     assert rid is not None
+    # the side-by-side strip: one row from A to B, its ends A's and B's renders enlarged
+    window.last_morph_export = None
+    assert window.export_morph(3, tmp_path / "strip", layout="strip") is not None
+    qtbot.waitUntil(lambda: window.last_morph_export is not None, timeout=10000)
+    strip = np.asarray(Image.open(tmp_path / "strip.png").convert("RGB"))
+    assert strip.shape == (256, 3 * 256, 3)
+    big = lambda r: np.asarray(Image.fromarray(to_uint8(r.image)).resize((256, 256), Image.BICUBIC))
+    assert np.array_equal(strip[:, :256], big(ra)) and np.array_equal(strip[:, 512:], big(rb))
+    # no layout writes over an open photo: refused before anything is rendered
+    gif_photo, frame_photo = tmp_path / "old.gif", tmp_path / "m_001.png"
+    Image.new("RGB", (40, 40), (9, 9, 9)).save(gif_photo)
+    Image.new("RGB", (40, 40), (9, 9, 9)).save(frame_photo)
+    window.open_paths([gif_photo, frame_photo], activate=False)
+    for layout, target, victim in (("strip", photo, photo), ("gif", gif_photo, gif_photo),
+                                   ("frames", tmp_path / "m.png", frame_photo)):
+        before = victim.read_bytes()
+        window.last_error = ""
+        assert window.export_morph(3, target, layout=layout) is None, layout
+        assert victim.read_bytes() == before, layout
+        assert victim.name in window.last_error and "never overwrites originals" in window.last_error
 
 
 def test_export_png_roundtrip_and_original_protected(window, photo, tmp_path):

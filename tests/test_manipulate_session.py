@@ -103,10 +103,15 @@ def test_cli_jitter_transfer_morph(tmp_path, tiny_model_dir, gan_and_results):
     with Image.open(tmp_path / "mo" / "morph.gif") as gif:
         assert gif.size == (256, 256) and gif.n_frames == 3 + 1 and gif.info["loop"] == 0  # A, mid, B, mid
     assert Image.open(tmp_path / "mo" / "morph_002.png").size == (256, 256)
-    assert main(["morph", str(sa), str(sb), "--frames", "2", "--size", "0", "--model", m,
+    assert main(["morph", str(sa), str(sb), "--frames", "3", "--size", "0", "--strip", "--model", m,
                  "--out-dir", str(tmp_path / "raw")]) == 0
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "raw" / "morph_000.png")),
-                          ((a.image[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy())
+    raw_a = ((a.image[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
+    raw_b = ((b.image[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "raw" / "morph_000.png")), raw_a)
+    strip = np.asarray(Image.open(tmp_path / "raw" / "morph_strip.png"))  # A | middle | B in one row
+    assert strip.shape == (32, 3 * 32, 3)
+    assert np.array_equal(strip[:, :32], raw_a) and np.array_equal(strip[:, 64:], raw_b)
+    assert np.array_equal(strip[:, 32:64], np.asarray(Image.open(tmp_path / "raw" / "morph_001.png")))
     for bad in (["jitter", str(sa)], ["transfer", str(sa), "--to", "1"], ["morph", str(sa), str(sb)]):
         assert main(bad + ["--size", "-1", "--model", m]) == 2, bad
     assert main(["transfer", str(sa), "--to", "zebra", "--model", m]) == 2  # unknown class: clear error

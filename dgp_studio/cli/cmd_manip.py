@@ -90,7 +90,7 @@ def cmd_transfer(args) -> int:
 
 def cmd_morph(args) -> int:
     from dgp_studio.core import manipulate
-    from dgp_studio.core.sheets import write_gif
+    from dgp_studio.core.sheets import grid_sheet, write_gif
     if args.out_dir:
         output_folder(args.out_dir, "--out-dir")
     if args.frames < 2:
@@ -105,6 +105,8 @@ def cmd_morph(args) -> int:
     paths = [_write(f, out / f"morph_{i:03d}.png", inputs) for i, f in enumerate(frames)]
     if args.gif:
         paths.append(write_gif(frames, _checked(out / "morph.gif", inputs), pingpong=True))
+    if args.strip:
+        paths.append(_write(grid_sheet(frames, cols=len(frames)), out / "morph_strip.png", inputs))
     for p in paths:
         print(p)
     return 0
@@ -147,6 +149,8 @@ def register(sub) -> None:
     p.add_argument("session_b")
     p.add_argument("--frames", type=int, default=9, help="frames including both ends (default 9)")
     p.add_argument("--gif", action="store_true", help="also write an animated GIF (ping-pong)")
+    p.add_argument("--strip", action="store_true",
+                   help="also write morph_strip.png: every frame side by side, A on the left, B on the right")
     p.add_argument("--out-dir", help="folder for the frames (default: <session_a>_morph)")
     _add_size(p)
     add_model_args(p)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QButtonGroup, QColorDialog, QDockWidget, QFileDia
                                QToolButton, QVBoxLayout, QWidget)
 
 from dgp_studio.core.errors import friendly_error
+from dgp_studio.core.export import RESULT_FORMATS
 from dgp_studio.core.imaging import to_pil
 from dgp_studio.core.restore import colours_from_searched_class
 from dgp_studio.core.sheets import VIEW_SIZE, enlarge, grid_sheet, write_frames, write_gif
@@ -46,6 +47,11 @@ NO_MODEL_HELP = (
     "<code>dgp-studio --model PATH</code> (a folder with G/D checkpoints, e.g. the released BigGAN "
     "weights), set <code>DGP_STUDIO_MODEL=PATH</code>, or use <b>File → Load model…</b>. "
     "<code>dgp-studio models</code> lists what is installed. You can still open photos and paint masks.")
+
+
+# the morph export dialog's file types and the layout each one writes
+MORPH_LAYOUTS = {"GIF, there and back (*.gif)": "gif", "PNG frames (*.png)": "frames",
+                 "Side-by-side strip, A to B (*.png *.jpg *.webp)": "strip"}
 
 
 class MainWindow(QMainWindow):
@@ -1141,8 +1147,10 @@ class MainWindow(QMainWindow):
         self.status.showMessage(f"Exported {out}", 6000)
         return Path(out)
 
-    def export_morph(self, frames: int, path=None) -> int | None:
-        """Renders ``frames`` morph frames off the UI thread, then writes a GIF or numbered PNGs."""
+    def export_morph(self, frames: int, path=None, layout: str | None = None) -> int | None:
+        """Renders ``frames`` morph frames off the UI thread, then writes them as ``layout``: "gif"
+        (there and back), "frames" (numbered PNGs) or "strip" (one image, the frames side by side
+        from A to B); by default the file dialog's choice, or the extension's."""
         src = self._render_source()
         a = self.cache.get(self.current.id) if self.current else None
         b = self.manip.partner_entry()
@@ -1152,24 +1160,36 @@ class MainWindow(QMainWindow):
         if path is None:
             base = self.current.path.with_name(f"{self.current.path.stem}_morph.gif") if self.current.path \
                 else "morph.gif"
-            path, _ = QFileDialog.getSaveFileName(self, "Export morph", str(base),
-                                                  "GIF (*.gif);;PNG frames (*.png)")
+            path, chosen = QFileDialog.getSaveFileName(self, "Export morph", str(base), ";;".join(MORPH_LAYOUTS))
             if not path:
                 return None
+            layout = layout or MORPH_LAYOUTS.get(chosen)
+        path = Path(path)
+        layout = layout or ("gif" if path.suffix.lower() == ".gif" else "frames")
+        if layout == "gif" and path.suffix.lower() != ".gif":
+            path = path.with_suffix(".gif")  # the GIF filter chosen, another extension typed
+        elif layout == "strip" and path.suffix.lower() not in RESULT_FORMATS:
+            path = path.with_suffix(".png")
+        targets = [path] if layout != "frames" else [Path(f"{path.with_suffix('')}_{i:03d}.png") for i in range(frames)]
+        if any(self._is_original(t, d) for t in targets for d in self.docs):
+            return None
         gan, renderer, worker = src
         from dgp_studio.core import manipulate
         lams = [i / (frames - 1) for i in range(frames)]
         ra, rb = a.result, b.result
         self.status.showMessage(f"Rendering {frames} morph frames…")
         return worker.request("morph_export", lambda: (manipulate.morph(gan, ra, rb, lams, renderer=renderer),
-                                                       str(path)))
+                                                       (str(path), layout)))
 
-    def _save_morph(self, images, path) -> None:
-        path = Path(path)
+    def _save_morph(self, images, target) -> None:
+        path, layout = Path(target[0]), target[1]
         pils = [enlarge(qimage_to_pil(q), VIEW_SIZE) for q in images]
-        if path.suffix.lower() == ".gif":
+        if layout == "gif":
             write_gif(pils, path, pingpong=True)
             self.status.showMessage(f"Morph saved to {path}", 6000)
+        elif layout == "strip":
+            atomic_save(grid_sheet(pils, cols=len(pils)), path)
+            self.status.showMessage(f"Morph strip saved to {path}", 6000)
         else:
             stem = path.with_suffix("")
             write_frames(pils, stem)

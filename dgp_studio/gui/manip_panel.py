@@ -180,7 +180,7 @@ class ManipPanel(QWidget):
         self.m_frames.setRange(2, 120)
         self.m_frames.setValue(16)
         row2.addWidget(self.m_frames)
-        self.m_export = _button("Export…", "mdi6.filmstrip", "Export the sequence as a GIF or numbered PNG frames")
+        self.m_export = _button("Export…", "mdi6.filmstrip", "Export the sequence: a GIF, numbered PNG frames, or one side-by-side strip from A to B")
         row2.addWidget(self.m_export)
         v.addLayout(row2)
         views = QHBoxLayout()
