@@ -371,7 +371,7 @@ def test_morph_slider_renders_frame(window, photo, tmp_path, qtbot):
     assert rid is not None
     # the side-by-side strip: one row from A to B, its ends A's and B's renders enlarged
     window.last_morph_export = None
-    assert window.export_morph(3, tmp_path / "strip", layout="strip") is not None
+    assert window.export_morph(3, tmp_path / "strip.gif", layout="strip") is not None  # the dialog's .gif name
     qtbot.waitUntil(lambda: window.last_morph_export is not None, timeout=10000)
     strip = np.asarray(Image.open(tmp_path / "strip.png").convert("RGB"))
     assert strip.shape == (256, 3 * 256, 3)

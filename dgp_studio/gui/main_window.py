@@ -1168,8 +1168,8 @@ class MainWindow(QMainWindow):
         layout = layout or ("gif" if path.suffix.lower() == ".gif" else "frames")
         if layout == "gif" and path.suffix.lower() != ".gif":
             path = path.with_suffix(".gif")  # the GIF filter chosen, another extension typed
-        elif layout == "strip" and path.suffix.lower() not in RESULT_FORMATS:
-            path = path.with_suffix(".png")
+        elif layout == "strip" and (path.suffix.lower() not in RESULT_FORMATS or path.suffix.lower() == ".gif"):
+            path = path.with_suffix(".png")  # e.g. the dialog's default name *_morph.gif kept with the strip type
         targets = [path] if layout != "frames" else [Path(f"{path.with_suffix('')}_{i:03d}.png") for i in range(frames)]
         if any(self._is_original(t, d) for t in targets for d in self.docs):
             return None
