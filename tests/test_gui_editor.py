@@ -369,14 +369,13 @@ def test_morph_slider_renders_frame(window, photo, tmp_path, qtbot):
         assert gif.n_frames == 5 + 3                      # there and back
         assert gif.size == (256, 256)                     # the 32 px renders enlarged, as the CLI's
     assert rid is not None
-    # the side-by-side strip: one row from A to B, its ends A's and B's renders enlarged
+    # the side-by-side strip: one row from A to B, its ends exactly A's and B's renders
     window.last_morph_export = None
     assert window.export_morph(3, tmp_path / "strip.gif", layout="strip") is not None  # the dialog's .gif name
     qtbot.waitUntil(lambda: window.last_morph_export is not None, timeout=10000)
     strip = np.asarray(Image.open(tmp_path / "strip.png").convert("RGB"))
-    assert strip.shape == (256, 3 * 256, 3)
-    big = lambda r: np.asarray(Image.fromarray(to_uint8(r.image)).resize((256, 256), Image.BICUBIC))
-    assert np.array_equal(strip[:, :256], big(ra)) and np.array_equal(strip[:, 512:], big(rb))
+    assert strip.shape == (32, 3 * 32, 3)
+    assert np.array_equal(strip[:, :32], to_uint8(ra.image)) and np.array_equal(strip[:, 64:], to_uint8(rb.image))
     # no layout writes over an open photo: refused before anything is rendered
     gif_photo, frame_photo = tmp_path / "old.gif", tmp_path / "m_001.png"
     Image.new("RGB", (40, 40), (9, 9, 9)).save(gif_photo)
@@ -632,12 +631,11 @@ def test_diverse_queue_fills_grid_and_pick(window, photo, qtbot, tmp_path):
     ref = manipulate.jitter(window.gan, window.cache.get(doc.id).result, n=4, std=0.7, seed=0)
     got = np.stack([qimage_to_array(q) for q in mp.j_grid.images])
     assert np.array_equal(got, np.stack([to_uint8(ref[i]) for i in range(4)]))
-    # the grid exports as a 2x2 sheet of renders enlarged to the export size, as the CLI's
+    # the grid exports as a 2x2 sheet of the exact renders, as the CLI's
     out = window._export_images("grid", mp.j_grid.images, "jitter", tmp_path / "grid.png")
     sheet = np.asarray(Image.open(out).convert("RGB"))
-    assert sheet.shape == (512, 512, 3)
-    tile = Image.fromarray(to_uint8(ref[3])).resize((256, 256), Image.BICUBIC)
-    assert np.array_equal(sheet[256:, 256:], np.asarray(tile))
+    assert sheet.shape == (64, 64, 3)
+    assert np.array_equal(sheet[32:, 32:], to_uint8(ref[3]))
 
 
 def test_timeline_exports_and_help(window, photo, qtbot, tmp_path):

@@ -83,35 +83,38 @@ def test_cli_jitter_transfer_morph(tmp_path, tiny_model_dir, gan_and_results):
     sb = save_session(b, tmp_path / "b.dgps", gan)
     m = str(tiny_model_dir)
     assert main(["jitter", str(sa), "--n", "4", "--std", "0.5", "--model", m, "--device", "cpu",
-                 "--out", str(tmp_path / "j.png"), "--size", "0"]) == 0
+                 "--out", str(tmp_path / "j.png")]) == 0
     assert Image.open(tmp_path / "j.png").size == (4 * 32, 32)  # the model's 32 px, as rendered
-    assert main(["transfer", str(sa), "--to", "2", "--model", m, "--out", str(tmp_path / "t.png"), "--size", "0"]) == 0
+    assert main(["transfer", str(sa), "--to", "2", "--model", m, "--out", str(tmp_path / "t.png")]) == 0
     t = np.asarray(Image.open(tmp_path / "t.png"))
     ref = ((manipulate.transfer(gan, a, 2)[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
     assert np.array_equal(t, ref)
-    # by default each image is enlarged to the editor's export size, bicubic from the render
-    assert main(["transfer", str(sa), "--to", "2", "--model", m, "--out", str(tmp_path / "t256.png")]) == 0
+    # --size enlarges for viewing, bicubic from the exact render
+    assert main(["transfer", str(sa), "--to", "2", "--model", m, "--out", str(tmp_path / "t256.png"),
+                 "--size", "256"]) == 0
     big = Image.open(tmp_path / "t256.png")
     assert big.size == (256, 256)
     assert np.array_equal(np.asarray(big), np.asarray(Image.fromarray(ref).resize((256, 256), Image.BICUBIC)))
-    assert main(["jitter", str(sa), "--n", "6", "--model", m, "--out", str(tmp_path / "j6.png")]) == 0
-    assert Image.open(tmp_path / "j6.png").size == (4 * 256, 2 * 256)  # rows of 4
-    assert main(["morph", str(sa), str(sb), "--frames", "3", "--gif", "--model", m,
+    assert main(["jitter", str(sa), "--n", "6", "--model", m, "--out", str(tmp_path / "j6.png"), "--size", "64"]) == 0
+    assert Image.open(tmp_path / "j6.png").size == (4 * 64, 2 * 64)  # rows of 4
+    assert main(["morph", str(sa), str(sb), "--frames", "3", "--gif", "--strip", "--model", m,
                  "--out-dir", str(tmp_path / "mo")]) == 0
     assert sorted(p.name for p in (tmp_path / "mo").iterdir()) == ["morph.gif", "morph_000.png", "morph_001.png",
-                                                                   "morph_002.png"]
-    with Image.open(tmp_path / "mo" / "morph.gif") as gif:
+                                                                   "morph_002.png", "morph_strip.png"]
+    with Image.open(tmp_path / "mo" / "morph.gif") as gif:  # the GIF is for viewing: 256 px, as the editor's
         assert gif.size == (256, 256) and gif.n_frames == 3 + 1 and gif.info["loop"] == 0  # A, mid, B, mid
-    assert Image.open(tmp_path / "mo" / "morph_002.png").size == (256, 256)
-    assert main(["morph", str(sa), str(sb), "--frames", "3", "--size", "0", "--strip", "--model", m,
-                 "--out-dir", str(tmp_path / "raw")]) == 0
     raw_a = ((a.image[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
     raw_b = ((b.image[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "raw" / "morph_000.png")), raw_a)
-    strip = np.asarray(Image.open(tmp_path / "raw" / "morph_strip.png"))  # A | middle | B in one row
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "mo" / "morph_000.png")), raw_a)  # lambda 0 = A exactly
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "mo" / "morph_002.png")), raw_b)
+    strip = np.asarray(Image.open(tmp_path / "mo" / "morph_strip.png"))  # A | middle | B in one row
     assert strip.shape == (32, 3 * 32, 3)
     assert np.array_equal(strip[:, :32], raw_a) and np.array_equal(strip[:, 64:], raw_b)
-    assert np.array_equal(strip[:, 32:64], np.asarray(Image.open(tmp_path / "raw" / "morph_001.png")))
+    assert np.array_equal(strip[:, 32:64], np.asarray(Image.open(tmp_path / "mo" / "morph_001.png")))
+    assert main(["morph", str(sa), str(sb), "--frames", "2", "--gif", "--size", "48", "--model", m,
+                 "--out-dir", str(tmp_path / "m48")]) == 0
+    assert Image.open(tmp_path / "m48" / "morph_001.png").size == (48, 48)
+    assert Image.open(tmp_path / "m48" / "morph.gif").size == (48, 48)  # --size applies to the GIF too
     for bad in (["jitter", str(sa)], ["transfer", str(sa), "--to", "1"], ["morph", str(sa), str(sb)]):
         assert main(bad + ["--size", "-1", "--model", m]) == 2, bad
     assert main(["transfer", str(sa), "--to", "zebra", "--model", m]) == 2  # unknown class: clear error
@@ -120,7 +123,7 @@ def test_cli_jitter_transfer_morph(tmp_path, tiny_model_dir, gan_and_results):
         assert main(bad + ["--model", m]) == 2, bad  # out of range: one line, before any work
     # default name carries the class name; --out picks the format by extension; inputs are never targets
     name = class_names(gan.config)[2]
-    assert main(["transfer", str(sa), "--to", name, "--model", m, "--size", "0"]) == 0
+    assert main(["transfer", str(sa), "--to", name, "--model", m]) == 0
     assert np.array_equal(np.asarray(Image.open(tmp_path / f"a_to_{name.replace(' ', '_')}.png")), t)
     assert main(["jitter", str(sa), "--n", "2", "--model", m, "--out", str(tmp_path / "j.jpg")]) == 0
     assert Image.open(tmp_path / "j.jpg").format == "JPEG"

@@ -37,7 +37,10 @@ def _write(img, path: Path, inputs) -> Path:
         raise UserError(str(e)) from None
 
 
-def _size(args) -> int:
+def _size(args, default: int = 0) -> int:
+    """--size, or ``default`` when it is not given (0: the model's own pixels)."""
+    if args.size is None:
+        return default
     if args.size < 0:
         raise UserError("--size must be >= 0 (0 = the model's own resolution)")
     return args.size
@@ -90,21 +93,22 @@ def cmd_transfer(args) -> int:
 
 def cmd_morph(args) -> int:
     from dgp_studio.core import manipulate
-    from dgp_studio.core.sheets import grid_sheet, write_gif
+    from dgp_studio.core.sheets import VIEW_SIZE, grid_sheet, write_gif
     if args.out_dir:
         output_folder(args.out_dir, "--out-dir")
     if args.frames < 2:
         raise UserError("--frames must be at least 2")
-    size = _size(args)
+    size, gif_size = _size(args), _size(args, VIEW_SIZE)  # stills: exact pixels; the GIF: for viewing
     gan = load_model(args.model, pick_device(args.device))
     a, b = _load(args.session_a, gan), _load(args.session_b, gan)
     lams = [i / (args.frames - 1) for i in range(args.frames)]
-    frames = _pils(manipulate.morph(gan, a, b, lams), size)
+    renders = manipulate.morph(gan, a, b, lams)
+    frames = _pils(renders, size)
     out = Path(args.out_dir or Path(args.session_a).with_name(Path(args.session_a).stem + "_morph"))
     inputs = [args.session_a, args.session_b]
     paths = [_write(f, out / f"morph_{i:03d}.png", inputs) for i, f in enumerate(frames)]
     if args.gif:
-        paths.append(write_gif(frames, _checked(out / "morph.gif", inputs), pingpong=True))
+        paths.append(write_gif(_pils(renders, gif_size), _checked(out / "morph.gif", inputs), pingpong=True))
     if args.strip:
         paths.append(_write(grid_sheet(frames, cols=len(frames)), out / "morph_strip.png", inputs))
     for p in paths:
@@ -112,11 +116,12 @@ def cmd_morph(args) -> int:
     return 0
 
 
-def _add_size(p) -> None:
+def _add_size(p, gif: bool = False) -> None:
     from dgp_studio.core.sheets import VIEW_SIZE
-    p.add_argument("--size", type=int, default=VIEW_SIZE, metavar="PX",
-                   help=f"enlarge each image to PX (bicubic; default {VIEW_SIZE}, as the editor's exports; "
-                        "0 = the model's own resolution)")
+    default = (f"the model's own pixels (exact), except the GIF: {VIEW_SIZE} px, as the editor's" if gif
+               else "the model's own pixels (exact)")
+    p.add_argument("--size", type=int, default=None, metavar="PX",
+                   help=f"enlarge every image to PX (bicubic) for viewing, e.g. 256; default: {default}")
 
 
 def register(sub) -> None:
@@ -152,6 +157,6 @@ def register(sub) -> None:
     p.add_argument("--strip", action="store_true",
                    help="also write morph_strip.png: every frame side by side, A on the left, B on the right")
     p.add_argument("--out-dir", help="folder for the frames (default: <session_a>_morph)")
-    _add_size(p)
+    _add_size(p, gif=True)
     add_model_args(p)
     p.set_defaults(func=cmd_morph)

@@ -1141,7 +1141,7 @@ class MainWindow(QMainWindow):
                 return None
         if self._is_original(path, self.current):
             return None
-        pils = [enlarge(qimage_to_pil(q), VIEW_SIZE) for q in images]
+        pils = [qimage_to_pil(q) for q in images]  # the model's own pixels, as rendered
         img = grid_sheet(pils) if kind == "grid" else pils[0]
         out = atomic_save(img, path)
         self.status.showMessage(f"Exported {out}", 6000)
@@ -1183,9 +1183,9 @@ class MainWindow(QMainWindow):
 
     def _save_morph(self, images, target) -> None:
         path, layout = Path(target[0]), target[1]
-        pils = [enlarge(qimage_to_pil(q), VIEW_SIZE) for q in images]
+        pils = [qimage_to_pil(q) for q in images]  # stills keep the model's pixels; the GIF is for viewing
         if layout == "gif":
-            write_gif(pils, path, pingpong=True)
+            write_gif([enlarge(im, VIEW_SIZE) for im in pils], path, pingpong=True)
             self.status.showMessage(f"Morph saved to {path}", 6000)
         elif layout == "strip":
             atomic_save(grid_sheet(pils, cols=len(pils)), path)
