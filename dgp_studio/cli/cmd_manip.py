@@ -93,7 +93,7 @@ def cmd_transfer(args) -> int:
 
 def cmd_morph(args) -> int:
     from dgp_studio.core import manipulate
-    from dgp_studio.core.sheets import VIEW_SIZE, grid_sheet, write_gif
+    from dgp_studio.core.sheets import VIEW_SIZE, enlarge, frame_path, grid_sheet, write_gif
     if args.out_dir:
         output_folder(args.out_dir, "--out-dir")
     if args.frames < 2:
@@ -102,13 +102,13 @@ def cmd_morph(args) -> int:
     gan = load_model(args.model, pick_device(args.device))
     a, b = _load(args.session_a, gan), _load(args.session_b, gan)
     lams = [i / (args.frames - 1) for i in range(args.frames)]
-    renders = manipulate.morph(gan, a, b, lams)
-    frames = _pils(renders, size)
+    frames = _pils(manipulate.morph(gan, a, b, lams), size)
     out = Path(args.out_dir or Path(args.session_a).with_name(Path(args.session_a).stem + "_morph"))
     inputs = [args.session_a, args.session_b]
-    paths = [_write(f, out / f"morph_{i:03d}.png", inputs) for i, f in enumerate(frames)]
-    if args.gif:
-        paths.append(write_gif(_pils(renders, gif_size), _checked(out / "morph.gif", inputs), pingpong=True))
+    paths = [_write(f, frame_path(out / "morph", i), inputs) for i, f in enumerate(frames)]
+    if args.gif:  # with --size the frames already have it, and enlarge() leaves them be
+        paths.append(write_gif([enlarge(f, gif_size) for f in frames], _checked(out / "morph.gif", inputs),
+                               pingpong=True))
     if args.strip:
         paths.append(_write(grid_sheet(frames, cols=len(frames)), out / "morph_strip.png", inputs))
     for p in paths:

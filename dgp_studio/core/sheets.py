@@ -1,9 +1,9 @@
 """Several rendered images written as one file: a grid sheet or an animated GIF.
 
-The generator renders at its own resolution (64 px for the bundled prior), too small to look at
-in a GIF or a grid, so exports enlarge each image to a viewing size first.  The editor and the
-command line write jitter grids, morph sequences and timeline GIFs through these functions, so a
-morph exported from either looks the same.
+The generator renders at its own resolution (64 px for the bundled prior).  Stills keep those
+exact pixels unless asked otherwise; a GIF, which is only for looking at, is enlarged to
+VIEW_SIZE first.  The editor and the command line write jitter grids, morph sequences and
+timeline GIFs through these functions, so a morph exported from either looks the same.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from PIL import Image
 
 from .export import save_result
 
-VIEW_SIZE = 256  # default side of an exported frame: the editor's size for GIFs and grids
+VIEW_SIZE = 256  # side of an exported GIF's frames (the editor's), and the CLI's --size example
 
 
 def enlarge(img: Image.Image, size: int | None) -> Image.Image:
@@ -59,7 +59,12 @@ def write_gif(frames, path, duration_ms=90, pingpong: bool = False) -> Path:
                        duration=durations, loop=0)
 
 
-def write_frames(frames, stem) -> list[Path]:
-    """Numbered PNGs ``<stem>_000.png``, ``<stem>_001.png`` ... (each atomic)."""
+def frame_path(stem, i: int) -> Path:
+    """The ``i``-th of a numbered sequence: ``<stem>_000.png``, ``<stem>_001.png`` ..."""
     stem = Path(stem)
-    return [save_result(f, stem.with_name(f"{stem.name}_{i:03d}.png")) for i, f in enumerate(frames)]
+    return stem.with_name(f"{stem.name}_{i:03d}.png")
+
+
+def write_frames(frames, stem) -> list[Path]:
+    """Numbered PNGs ``frame_path(stem, i)`` (each atomic)."""
+    return [save_result(f, frame_path(stem, i)) for i, f in enumerate(frames)]

@@ -23,7 +23,7 @@ from dgp_studio.core.errors import friendly_error
 from dgp_studio.core.export import RESULT_FORMATS
 from dgp_studio.core.imaging import to_pil
 from dgp_studio.core.restore import colours_from_searched_class
-from dgp_studio.core.sheets import VIEW_SIZE, enlarge, grid_sheet, write_frames, write_gif
+from dgp_studio.core.sheets import VIEW_SIZE, enlarge, frame_path, grid_sheet, write_frames, write_gif
 
 from . import icons, pipeline, run_cache, settings, shortcuts
 from .autosave import CHOICES as AUTOSAVE_CHOICES, AutosaveManager
@@ -1170,7 +1170,7 @@ class MainWindow(QMainWindow):
             path = path.with_suffix(".gif")  # the GIF filter chosen, another extension typed
         elif layout == "strip" and (path.suffix.lower() not in RESULT_FORMATS or path.suffix.lower() == ".gif"):
             path = path.with_suffix(".png")  # e.g. the dialog's default name *_morph.gif kept with the strip type
-        targets = [path] if layout != "frames" else [Path(f"{path.with_suffix('')}_{i:03d}.png") for i in range(frames)]
+        targets = [path] if layout != "frames" else [frame_path(path.with_suffix(""), i) for i in range(frames)]
         if any(self._is_original(t, d) for t in targets for d in self.docs):
             return None
         gan, renderer, worker = src
