@@ -129,6 +129,9 @@ def test_folder_batch_via_cli(tiny_model_dir, tmp_path, capsys):
     assert main(args) == 1  # finished, but a file failed
     err = capsys.readouterr().err
     assert "2 done, 0 skipped (already done), 1 failed" in err and "bad.png" in err
+    # the summary names the file once, then says why
+    [failed] = [x for x in err.splitlines() if x.startswith("failed: ")]
+    assert failed.startswith("failed: bad.png: ") and failed.count("bad.png") == 1, failed
     rows = list(csv.DictReader(open(out / "dgp_restore_log.csv")))
     assert {r["input"]: r["status"] for r in rows} == {"s0.png": "ok", "s1.png": "ok", "bad.png": "error"}
     assert main(args) == 1

@@ -198,6 +198,20 @@ def test_unreadable_files(tmp_path):
         open_image(tmp_path)
 
 
+@pytest.mark.parametrize("head,kind", [(b"II*\x00", "TIFF"), (b"MM\x00*\x00\x00\x00\x08", "TIFF"),
+                                       (b"GIF89a", "GIF")])
+def test_a_known_format_pillow_cannot_decode_is_named(tmp_path, head, kind):
+    # e.g. a TIFF with separate colour planes over several pages: the file is a TIFF, and the
+    # message must not claim that TIFFs are unreadable in general
+    p = tmp_path / "scan.tif"
+    p.write_bytes(head + bytes(60))
+    with pytest.raises(IntakeError) as e:
+        open_image(p)
+    msg = str(e.value)
+    assert msg.startswith(f"{p}: a {kind} file this program cannot decode") and "PNG or JPEG" in msg
+    assert "\n" not in msg and p.read_bytes() == head + bytes(60)
+
+
 def test_pixel_limit_policy(tmp_path, monkeypatch):
     p = tmp_path / "big.png"
     Image.fromarray(colour_photo(100, 100)).save(p)

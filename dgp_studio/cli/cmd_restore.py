@@ -210,7 +210,7 @@ def run(args) -> int:
         if r["status"] == "ok":
             line += f" -> {r['output']} ({r.get('seconds', 0):.1f} s)"
         elif r["status"] == "error":
-            line += f" - {r.get('error')}"
+            line += f" - {_reason(r)}"
         print(line, file=sys.stderr, flush=True)
 
     def progress_factory(item, group=1):
@@ -235,5 +235,14 @@ def run(args) -> int:
     print(f"{report.count('ok')} done, {report.count('skipped')} skipped (already done), "
           f"{report.count('error')} failed; log: {report.log_csv}", file=sys.stderr)
     for r in report.failed:
-        print(f"failed: {r['input']}: {r['error']}", file=sys.stderr)
+        print(f"failed: {r['input']}: {_reason(r)}", file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def _reason(record: dict) -> str:
+    """A failure's message without the file name it starts with (the line names the file already)."""
+    msg = str(record.get("error", ""))
+    for name in (record.get("source"), record.get("input")):
+        if name and msg.startswith(f"{name}: "):
+            return msg[len(name) + 2:]
+    return msg

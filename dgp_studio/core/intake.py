@@ -132,10 +132,28 @@ def _open_pil(path, fh):
             finally:
                 Image.MAX_IMAGE_PIXELS = old
     except UnidentifiedImageError:
+        fh.seek(0)
+        kind = _kind_by_signature(fh.read(16))
+        if kind:  # the right kind of file in a variant Pillow cannot decode, or damaged
+            raise IntakeError(f"{_name(path)}: a {kind} file this program cannot decode (an unsupported "
+                              f"variant, e.g. several pages or planes, or a damaged file); "
+                              "save it again as PNG or JPEG and retry") from None
         raise IntakeError(f"{_name(path)}: not an image file this program can read "
                           "(JPEG, PNG, TIFF, BMP, WebP, GIF)") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise IntakeError(f"{_name(path)}: unreadable image ({_first_line(e)})") from None
+
+
+_SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"II*\x00", "TIFF"),
+               (b"MM\x00*", "TIFF"), (b"II+\x00", "BigTIFF"), (b"MM\x00+", "BigTIFF"), (b"GIF8", "GIF"),
+               (b"BM", "BMP"))
+
+
+def _kind_by_signature(head: bytes) -> str | None:
+    """The image format a file's first bytes announce (None: none we know)."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((kind for sig, kind in _SIGNATURES if head.startswith(sig)), None)
 
 
 def _first_line(e: Exception) -> str:
