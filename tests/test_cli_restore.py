@@ -141,6 +141,33 @@ def test_folder_batch_via_cli(tiny_model_dir, tmp_path, capsys):
     assert rc == 2 and "one photo" in capsys.readouterr().err
 
 
+def test_a_folder_run_says_each_photos_notes_unless_quiet(tiny_model_dir, tmp_path, capsys):
+    src = tmp_path / "mixed"
+    src.mkdir()
+    rng = np.random.default_rng(3)
+    Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).save(src / "colour.png")
+    Image.fromarray(rng.integers(0, 255, (30, 40), dtype=np.uint8)).save(src / "gray.png")
+    args = ["restore", str(src), "--task", "colorize", "--model", str(tiny_model_dir), *FAST]
+    assert main(args + ["--out-dir", str(tmp_path / "a")]) == 0
+    lines = capsys.readouterr().err.splitlines()
+
+    def notes_of(name):  # the note lines right under the photo's outcome line
+        at = next(i for i, x in enumerate(lines) if x.startswith("[") and f"{name}: ok" in x)
+        out = []
+        for x in lines[at + 1:]:
+            if not x.startswith("    note: "):
+                break
+            out.append(x)
+        return out
+    assert any("already has colour" in n for n in notes_of("colour.png"))
+    assert not any("already has colour" in n for n in notes_of("gray.png"))
+    # the log holds them either way; -q keeps the terminal to the outcome lines
+    assert main(args + ["--out-dir", str(tmp_path / "b"), "-q"]) == 0
+    assert "note:" not in capsys.readouterr().err
+    rows = {r["input"]: r for r in csv.DictReader(open(tmp_path / "b" / "dgp_restore_log.csv"))}
+    assert "already has colour" in rows["colour.png"]["notes"]
+
+
 def test_help_explains_the_command(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")  # no line wrapping inside the phrases checked
     with pytest.raises(SystemExit) as e:

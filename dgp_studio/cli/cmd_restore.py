@@ -211,6 +211,8 @@ def run(args) -> int:
             line += f" -> {r['output']} ({r.get('seconds', 0):.1f} s)"
         elif r["status"] == "error":
             line += f" - {_reason(r)}"
+        if r["status"] == "ok" and not args.quiet:  # as a single photo's run says them (also in the log)
+            line += "".join(f"\n    note: {n}" for n in r.get("notes") or [])
         print(line, file=sys.stderr, flush=True)
 
     def progress_factory(item, group=1):
