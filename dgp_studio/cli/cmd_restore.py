@@ -99,7 +99,8 @@ def register(subparsers) -> None:
     p.add_argument("--redo", action="store_true", help="process again files whose result already exists")
     p.add_argument("--save-session", metavar="FILE",
                    help="save the tuned model state (one input only) for 'dgp-studio manip'")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress bar (and, for several photos, no notes under each line: the log keeps them)")
     p.set_defaults(func=run)
 
 
