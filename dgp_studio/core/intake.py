@@ -136,7 +136,7 @@ def _open_pil(path, fh):
         kind = _kind_by_signature(fh.read(16))
         if kind:  # the right kind of file in a variant Pillow cannot decode, or damaged
             raise IntakeError(f"{_name(path)}: a {kind} file this program cannot decode (an unsupported "
-                              f"variant, e.g. several pages or planes, or a damaged file); "
+                              "variant, e.g. several pages or planes, or a damaged file); "
                               "save it again as PNG or JPEG and retry") from None
         raise IntakeError(f"{_name(path)}: not an image file this program can read "
                           "(JPEG, PNG, TIFF, BMP, WebP, GIF)") from None
