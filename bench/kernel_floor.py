@@ -36,7 +36,7 @@ from torch.utils._pytree import tree_map  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from dgp_studio.core import presets  # noqa: E402
-from dgp_studio.core.benchmark import make_input  # noqa: E402
+from dgp_studio.core.benchmark import make_input, run_once  # noqa: E402
 from dgp_studio.core.checkpoint import load_biggan  # noqa: E402
 from dgp_studio.core.reconstructor import Reconstructor  # noqa: E402
 
@@ -131,13 +131,6 @@ def flops_of(example) -> float:
     return fc.get_total_flops()
 
 
-def timed_run(gan, preset, exact: bool) -> float:
-    _, deg, obs = make_input(gan, preset.task)
-    t = time.perf_counter()
-    Reconstructor(gan, preset, deg, preview_every=0, exact=exact).run(obs, class_id=0)
-    return time.perf_counter() - t
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
@@ -195,7 +188,8 @@ def main(argv=None) -> int:
         print(f"  floor for the whole preset: convolutions and matrix products {heavy:.1f} s; "
               f"every call of the run, each timed alone, {floor:.1f} s")
         if args.run:
-            ran = timed_run(gan, preset, exact=(mode == "exact"))
+            _, deg, obs = make_input(gan, preset.task)
+            ran = run_once(gan, preset, deg, obs, mode=mode)["total_s"]  # the engine bench's own run
             print(f"  the same preset run in this process: {ran:.1f} s ({ran / floor:.2f} x the all-calls floor)")
     if "exact" in floors and "fast" in floors:
         print(f"\nall-calls floor, exact / fast: x{floors['exact'] / floors['fast']:.2f}")

@@ -46,15 +46,10 @@ for ph in ("fwd", "bwd", "opt"):
     ncalls = sum(rec.calls[ph].values()) / 4
     print(f"{ph}: run {1000*statistics.median(T[ph]):.1f} ms, calls alone {1000*iso:.1f} ms, {ncalls:.0f} calls")
 
-from dataclasses import replace
-from dgp_studio.core import presets
-from dgp_studio.core.reconstructor import Reconstructor
-def recon_ms(iters=120, skip=20):
-    p = replace(presets.get("colorization"), select_num=1, iterations=(0, 0, 0, 0, iters))
-    stamps = []
-    Reconstructor(gan, p, deg, preview_every=0).run(obs, class_id=0,
-        progress=lambda pr: stamps.append(time.perf_counter()) if pr.phase == "optimise" else None)
-    return 1000 * (stamps[-1] - stamps[skip - 1]) / (len(stamps) - skip)
+spec = importlib.util.spec_from_file_location("overhead", ROOT / "bench" / "overhead.py")
+overhead = importlib.util.module_from_spec(spec); spec.loader.exec_module(overhead)
+def recon_ms():  # the same stage through Reconstructor: bench/overhead.py's steady rate
+    return overhead.ms_per_iteration(gan, iters=120, ft=6, skip=20)
 def bare_ms(n=100):
     for _ in range(10): it()
     t = time.perf_counter()
