@@ -123,6 +123,42 @@ def test_wrong_shape_and_truncated_checkpoints_give_one_line(gan, model_dir, tmp
     assert "truncated" in _one_line(ei.value)
 
 
+def test_a_foreign_state_dict_is_named_as_not_a_biggan(gan, tmp_path):
+    # a dict of tensors that is no generator at all: the missing key is named, not a block count
+    folder = tmp_path / "foreign"
+    folder.mkdir()
+    torch.save({"fc.weight": torch.zeros(3, 3)}, folder / "G_ema_128.pth")
+    torch.save(gan.D.state_dict(), folder / "D_128.pth")
+    with pytest.raises(CheckpointError) as ei:
+        load_biggan(folder)
+    msg = _one_line(ei.value)
+    assert "G_ema_128.pth" in msg and "missing key 'shared.weight'" in msg and "not a BigGAN" in msg
+
+
+def test_a_model_without_discriminator_fails_once_with_its_name(gan, model_dir, tmp_path, capsys):
+    from dgp_studio.cli.main import main
+    g_only = tmp_path / "g_only"
+    g_only.mkdir()
+    (g_only / "G_ema.pth").write_bytes((model_dir / "G_ema.pth").read_bytes())
+    loaded = load_biggan(g_only)  # loading is fine: manipulations need only G
+    assert loaded.D is None
+    with pytest.raises(CheckpointError) as ei:
+        Reconstructor(loaded, tiny_preset(), Identity())
+    msg = _one_line(ei.value)
+    assert "g_only" in msg and "no discriminator" in msg and "D_<suffix>.pth" in msg
+    # the CLI refuses before any photo is touched, with the same line (not "ValueError: ...")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.new("L", (40, 30), 90).save(photos / name)
+    for argv in ([str(photos / "a.png")], [str(photos)]):
+        rc = main(["restore", *argv, "--task", "colorize", "--model", str(g_only), "-q"])
+        err = capsys.readouterr().err
+        assert rc == 2 and "no discriminator" in err and "g_only" in err and "Error:" not in err, err
+        assert err.count("no discriminator") == 1
+    assert sorted(p.name for p in photos.iterdir()) == ["a.png", "b.png"]  # nothing written
+
+
 # -- out of memory ---------------------------------------------------------------------------------------
 OOMS = [
     lambda: torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 7.79 GiB total)"),

@@ -117,9 +117,7 @@ def _run(args) -> int:
     root = Path(args.images)
     if not root.is_dir():
         raise UserError(f"{root}: not a folder")
-    gan = load_model(args.model, pick_device(args.device))
-    if gan.D is None:
-        raise UserError("evaluation needs the model's discriminator (D checkpoint) for the DGP loss")
+    gan = load_model(args.model, pick_device(args.device), need_D=True)
 
     def log(msg):
         if not args.quiet:

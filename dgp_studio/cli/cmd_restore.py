@@ -180,7 +180,7 @@ def run(args) -> int:
             print(f"note: {why}; --group is ignored", file=sys.stderr)
 
     if single:
-        gan = load_model(args.model, devices[0])
+        gan = load_model(args.model, devices[0], need_D=True)
         item = items[0]
         bar = ProgressBar(item.src.name, enabled=not args.quiet)
         try:
@@ -199,7 +199,7 @@ def run(args) -> int:
 
     log_dir = Path(args.out_dir) if args.out_dir else (
         Path(args.inputs[0]) if Path(args.inputs[0]).is_dir() else Path(args.inputs[0]).parent)
-    gan = load_model(args.model, devices[0]) if len(devices) == 1 else None
+    gan = load_model(args.model, devices[0], need_D=True) if len(devices) == 1 else None
 
     bars = []
 

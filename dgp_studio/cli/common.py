@@ -35,10 +35,14 @@ def pick_device(name: str | None) -> str:
     return name
 
 
-def load_model(path, device):
-    from dgp_studio.core.checkpoint import CheckpointError, load_biggan
+def load_model(path, device, need_D: bool = False):
+    """``need_D``: the command optimises (restore, eval), so a model without D fails here, once."""
+    from dgp_studio.core.checkpoint import CheckpointError, load_biggan, require_discriminator
     try:
-        return load_biggan(path, device=device)
+        gan = load_biggan(path, device=device)
+        if need_D:
+            require_discriminator(gan)
+        return gan
     except CheckpointError as e:
         raise UserError(str(e)) from None
 

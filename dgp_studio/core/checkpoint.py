@@ -26,6 +26,14 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message is one line naming the file."""
 
 
+def require_discriminator(gan) -> None:
+    """DGP's loss is measured by the GAN's discriminator: restoring (and evaluating) needs it.
+    Manipulating a saved session (jitter, transfer, morph) does not."""
+    if gan.D is None:
+        raise CheckpointError(f"{gan.source or gan.name}: this model has no discriminator (D_<suffix>.pth or D.pth beside the "
+                              "generator's file), which restoring a photo needs")
+
+
 def read_state_dict(path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.exists():
@@ -81,14 +89,15 @@ def _need(sd, key, path):
 
 def infer_config(G_sd, D_sd=None, g_path="G", d_path="D") -> BigGANConfig:
     """Architecture from tensor shapes (resolution, widths, attention, z split, classes)."""
+    # the keys every BigGAN generator has, first: a foreign file should be named as such
+    shared = _need(G_sd, "shared.weight", g_path)
+    lin = _need(G_sd, "linear.weight", g_path)
+    out_w = _need(G_sd, "output_layer.2.weight", g_path)
     n_blocks = len(_block_ids(G_sd))
     res = BOTTOM * 2 ** n_blocks
     if res not in G_ARCH:
         raise CheckpointError(f"{g_path}: {n_blocks} generator blocks means {res} px, which is not supported")
     ins, outs = G_ARCH[res]
-    shared = _need(G_sd, "shared.weight", g_path)
-    lin = _need(G_sd, "linear.weight", g_path)
-    out_w = _need(G_sd, "output_layer.2.weight", g_path)
     ch, rem = divmod(lin.shape[0], ins[0] * BOTTOM * BOTTOM)
     if rem or ch * outs[-1] != out_w.shape[1]:
         raise CheckpointError(f"{g_path}: 'linear.weight' {tuple(lin.shape)} and 'output_layer.2.weight' "

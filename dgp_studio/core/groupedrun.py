@@ -22,6 +22,7 @@ import torch
 
 from . import runtime
 from .biggan import BigGAN, freeze_sn_all, unfreeze_sn_all
+from .checkpoint import require_discriminator
 from .degradations import Degradation, Identity
 from .devicelocks import run_lock
 from .grouped import GroupedObjective
@@ -54,8 +55,7 @@ class GroupReconstructor:
                  cuda_graphs: bool | str | None = None, sync_every: int | None = None):
         """``precision``: None = per device (runtime.fast_dtype), "fp32" or "bf16".
         ``cuda_graphs``: None = as the single fast path (on CUDA), "emulate" for the tests."""
-        if gan.D is None:
-            raise ValueError("DGP needs the discriminator: load the model with its D checkpoint")
+        require_discriminator(gan)
         why = group_unsupported(preset)
         if why:
             raise ValueError(why)

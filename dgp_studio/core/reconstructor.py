@@ -27,6 +27,7 @@ import torch
 
 from . import runtime
 from .biggan import BigGAN, freeze_sn_all, unfreeze_sn_all
+from .checkpoint import require_discriminator
 from .compiled import compiled_objective
 from .degradations import Degradation, Identity, SuperResolution, Hybrid
 from .devicelocks import run_lock
@@ -157,8 +158,7 @@ class Reconstructor:
         DGP_STUDIO_COMPILE is set), "inductor" or "aot_eager" (compiled.py)."""
         if reference_work and not exact:
             raise ValueError("reference_work is a variant of the exact path: pass exact=True")
-        if gan.D is None:
-            raise ValueError("DGP needs the discriminator: load the model with its D checkpoint")
+        require_discriminator(gan)
         if precision is not None and precision not in runtime._DTYPES:
             raise ValueError(f"precision must be fp32 or bf16, not {precision!r}")
         self.gan = gan

@@ -429,14 +429,13 @@ class MainWindow(QMainWindow):
         self.status.set_model("loading…")
 
         def work():
-            from dgp_studio.core.checkpoint import CheckpointError, load_biggan
+            from dgp_studio.core.checkpoint import CheckpointError, load_biggan, require_discriminator
             from dgp_studio.core.manipulate import Renderer
             import torch
             dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
             try:
                 gan = load_biggan(path, device=dev)
-                if gan.D is None:
-                    raise CheckpointError("the model has no discriminator (D) checkpoint, which DGP needs")
+                require_discriminator(gan)  # the editor's work starts with a restore
                 renderer = Renderer(gan)
                 from dgp_studio.core.cache import model_id
                 model_id(gan)  # hashes the weights once, here rather than at the first run on the UI thread
