@@ -1,6 +1,7 @@
 """`dgp-studio restore` end to end on CPU with a random-weight model written by a fixture."""
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,7 +41,7 @@ def test_colorize_writes_png_and_session(tiny_model_dir, photo, tmp_path, capsys
 
     gan = load_biggan(tiny_model_dir)
     res, meta = load_session(s, gan)
-    assert meta["source"] == str(photo) and meta["region"] == [0, 0, 48, 36] and meta["task"] == "colorization"
+    assert meta["source"] == str(photo.resolve()) and meta["region"] == [0, 0, 48, 36] and meta["task"] == "colorization"
     # the saved z is the run's z: the Python API with the same settings reaches the same one
     api = restore(gan, open_image(photo), RestoreSettings("colorize", iters_scale=0.02, candidates=4, seed=5))
     assert torch.equal(res.z, api.result.z)
@@ -48,6 +49,40 @@ def test_colorize_writes_png_and_session(tiny_model_dir, photo, tmp_path, capsys
     again = Renderer(gan).render(res.generator_state, res.z, res.class_embedding, res.norm_blocks)
     assert torch.allclose(again, res.image, atol=1e-5)
     assert np.array_equal(np.asarray(img), np.asarray(api.image))
+
+
+def test_manipulations_never_write_over_the_sessions_photo_or_result(tiny_model_dir, photo, tmp_path,
+                                                                      monkeypatch, capsys):
+    # restore from the photo's folder with relative names, manipulate from another folder
+    monkeypatch.chdir(tmp_path)
+    assert main(["restore", "old.png", "--task", "colorize", "--model", str(tiny_model_dir),
+                 "--save-session", "old.dgps", "-q", *FAST]) == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    session, result = tmp_path / "old.dgps", tmp_path / "old_colorize.png"
+    kept = {p: p.read_bytes() for p in (photo, result, session)}
+    m = ["--model", str(tiny_model_dir)]
+    capsys.readouterr()
+    for target in (photo, result, session):
+        for cmd in (["jitter", str(session), "--n", "2"], ["transfer", str(session), "--to", "1"]):
+            assert main(cmd + ["--out", str(target)] + m) == 2, (cmd, target)
+            assert "never overwritten" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in kept} == kept
+    # --out with a trailing slash is a folder (made if needed), as an existing folder is
+    assert main(["jitter", str(session), "--n", "2", "--out", "grids/"] + m) == 0
+    assert capsys.readouterr().out.strip() == str(Path("grids") / "old_jitter.png")
+    assert Image.open(elsewhere / "grids" / "old_jitter.png").size == (2 * 32, 32)
+    assert main(["restore", str(photo), "--task", "colorize", "--out", "res/", "-q"] + m + FAST) == 0
+    assert (elsewhere / "res" / "old_colorize.png").is_file()
+    # sizes that could not be held in memory are refused before any work, with the limit named
+    for cmd in (["jitter", str(session), "--size", "100000"], ["jitter", str(session), "--n", "256", "--size", "1024"],
+                ["morph", str(session), str(session), "--frames", "1001"],
+                ["morph", str(session), str(session), "--frames", "1000", "--size", "1024"]):
+        assert main(cmd + m) == 2, cmd
+        err = capsys.readouterr().err
+        assert "at most" in err or "megapixels" in err or "between 2 and 1000" in err, err
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["grids", "res"]
 
 
 def test_never_overwrites_the_input(tiny_model_dir, photo, capsys):

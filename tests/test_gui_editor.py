@@ -403,6 +403,15 @@ def test_export_png_roundtrip_and_original_protected(window, photo, tmp_path):
     window.confirm = lambda q: True
     assert window.export_result(photo) is None and "never overwrites originals" in window.last_error
     assert window.export_timeline("sheet", photo) is None and photo.read_bytes() == original
+    # ... and over another open photo, in a tab behind this one
+    other = tmp_path / "other.png"
+    Image.new("RGB", (40, 40), (9, 9, 9)).save(other)
+    window.open_paths([other], activate=False)
+    assert window.current is doc
+    kept = other.read_bytes()
+    window.last_error = ""
+    assert window.export_result(other) is None and "never overwrites originals" in window.last_error
+    assert window.export_timeline("gif", other) is None and other.read_bytes() == kept
     doc.exif = _camera_exif()
     for ext in (".jpg", ".webp", ".png"):                  # the export formats, with the photo's EXIF
         out = window.export_result(tmp_path / f"result{ext}")

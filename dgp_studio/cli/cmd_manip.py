@@ -1,17 +1,38 @@
 """``dgp-studio jitter|transfer|morph``: manipulations from saved sessions, no optimisation."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .common import UserError, add_model_args, load_model, output_folder, pick_device
 
+MAX_SIZE = 4096              # --size: one image's long side
+MAX_PIXELS = 128_000_000     # --size x images held at once (a 4 x 4096^2 sheet; ~0.4 GB as RGB)
+MAX_FRAMES = 1000            # morph: a 40 s GIF at 25 frames a second
 
-def _load(path, gan):
+
+def _load(path, gan, protected: list):
+    """The session's result; its photo and restored file join ``protected`` (never written over)."""
     from dgp_studio.core.session import SessionError, load_session
     try:
-        return load_session(path, gan)[0]
+        result, meta = load_session(path, gan)
     except SessionError as e:
         raise UserError(str(e)) from None
+    protected.append(path)
+    for key in ("source", "output"):  # absolute; older sessions: as given at restore time
+        if isinstance(meta.get(key), str) and meta[key]:
+            protected += [Path(meta[key]), Path(path).parent / meta[key]]
+    return result
+
+
+def _out(out, default: Path) -> Path:
+    """--out as given, or ``default``; a folder (existing, or written with a trailing slash)
+    gets ``default``'s name in it, as restore's --out does."""
+    if not out:
+        return default
+    if out.endswith(("/", os.sep)) or Path(out).is_dir():
+        return Path(out) / default.name
+    return Path(out)
 
 
 def _checked(path: Path, inputs) -> Path:
@@ -22,8 +43,9 @@ def _checked(path: Path, inputs) -> Path:
         path = path.with_suffix(".png")
     try:
         check_not_input(path, inputs)
-    except ValueError as e:
-        raise UserError(str(e)) from None
+    except ValueError:
+        raise UserError(f"{path}: is a session's own file (the session, its photo or its restored result); "
+                        "choose another output name - they are never overwritten") from None
     return path
 
 
@@ -37,13 +59,18 @@ def _write(img, path: Path, inputs) -> Path:
         raise UserError(str(e)) from None
 
 
-def _size(args, default: int = 0) -> int:
-    """--size, or ``default`` when it is not given (0: the model's own pixels)."""
-    if args.size is None:
-        return default
-    if args.size < 0:
+def _size(args, count: int, default: int = 0) -> int:
+    """--size, or ``default`` when it is not given (0: the model's own pixels), refused up front
+    when ``count`` images of that size would not fit in memory."""
+    size = default if args.size is None else args.size
+    if size < 0:
         raise UserError("--size must be >= 0 (0 = the model's own resolution)")
-    return args.size
+    if size > MAX_SIZE:
+        raise UserError(f"--size {size}: at most {MAX_SIZE} px (the images are enlarged for viewing only)")
+    if count * size * size > MAX_PIXELS:
+        raise UserError(f"--size {size} for {count} images is {count * size * size / 1e6:.0f} megapixels, more "
+                        f"than {MAX_PIXELS // 1_000_000} at once: choose a smaller --size or fewer images")
+    return size
 
 
 def _pils(images, size: int) -> list:
@@ -59,12 +86,13 @@ def cmd_jitter(args) -> int:
         raise UserError("--n must be between 1 and 256")
     if args.std < 0:
         raise UserError("--std must be >= 0 (0 = the restored scene itself)")
-    size = _size(args)
+    size = _size(args, args.n)
     gan = load_model(args.model, pick_device(args.device))
-    res = _load(args.session, gan)
+    protected = []
+    res = _load(args.session, gan, protected)
     batch = manipulate.jitter(gan, res, n=args.n, std=args.std, seed=args.seed)
-    out = Path(args.out or Path(args.session).with_name(Path(args.session).stem + "_jitter.png"))
-    print(_write(grid_sheet(_pils(batch.split(1), size), cols=min(args.n, 4)), out, [args.session]))
+    out = _out(args.out, Path(args.session).with_name(Path(args.session).stem + "_jitter.png"))
+    print(_write(grid_sheet(_pils(batch.split(1), size), cols=min(args.n, 4)), out, protected))
     return 0
 
 
@@ -73,9 +101,10 @@ def cmd_transfer(args) -> int:
     from dgp_studio.core.classes import class_names, resolve_class
     if not 0 <= args.blend <= 1:
         raise UserError("--blend must be between 0 (--to only) and 1 (--blend-with only)")
-    size = _size(args)
+    size = _size(args, 1)
     gan = load_model(args.model, pick_device(args.device))
-    res = _load(args.session, gan)
+    protected = []
+    res = _load(args.session, gan, protected)
     try:
         cid = resolve_class(args.to, gan.config)
         other = resolve_class(args.blend_with, gan.config) if args.blend_with else None
@@ -86,8 +115,8 @@ def cmd_transfer(args) -> int:
     img = manipulate.transfer(gan, res, cid, blend_with=other, blend=args.blend)
     names = class_names(gan.config)
     label = "".join(c if c.isalnum() or c in "-_" else "_" for c in names[cid]) if cid < len(names) else str(cid)
-    out = Path(args.out or Path(args.session).with_name(f"{Path(args.session).stem}_to_{label}.png"))
-    print(_write(_pils([img], size)[0], out, [args.session]))
+    out = _out(args.out, Path(args.session).with_name(f"{Path(args.session).stem}_to_{label}.png"))
+    print(_write(_pils([img], size)[0], out, protected))
     return 0
 
 
@@ -96,15 +125,16 @@ def cmd_morph(args) -> int:
     from dgp_studio.core.sheets import VIEW_SIZE, enlarge, frame_path, grid_sheet, write_gif
     if args.out_dir:
         output_folder(args.out_dir, "--out-dir")
-    if args.frames < 2:
-        raise UserError("--frames must be at least 2")
-    size, gif_size = _size(args), _size(args, VIEW_SIZE)  # stills: exact pixels; the GIF: for viewing
+    if not 2 <= args.frames <= MAX_FRAMES:
+        raise UserError(f"--frames must be between 2 and {MAX_FRAMES}")
+    # stills: exact pixels; the GIF: for viewing
+    size, gif_size = _size(args, args.frames), _size(args, args.frames, VIEW_SIZE if args.gif else 0)
     gan = load_model(args.model, pick_device(args.device))
-    a, b = _load(args.session_a, gan), _load(args.session_b, gan)
+    inputs = []
+    a, b = _load(args.session_a, gan, inputs), _load(args.session_b, gan, inputs)
     lams = [i / (args.frames - 1) for i in range(args.frames)]
     frames = _pils(manipulate.morph(gan, a, b, lams), size)
     out = Path(args.out_dir or Path(args.session_a).with_name(Path(args.session_a).stem + "_morph"))
-    inputs = [args.session_a, args.session_b]
     paths = [_write(f, frame_path(out / "morph", i), inputs) for i, f in enumerate(frames)]
     if args.gif:  # with --size the frames already have it, and enlarge() leaves them be
         paths.append(write_gif([enlarge(f, gif_size) for f in frames], _checked(out / "morph.gif", inputs),
@@ -132,7 +162,8 @@ def register(sub) -> None:
     p.add_argument("--n", type=int, default=8, help="how many samples (default 8)")
     p.add_argument("--std", type=float, default=0.5, help="noise strength, e.g. 0.3 / 0.5 / 0.7")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="output PNG grid (default: next to the session)")
+    p.add_argument("--out", help="output image of the grid (default: <session>_jitter.png next to the session; "
+                                 "a folder gets that name in it)")
     _add_size(p)
     add_model_args(p)
     p.set_defaults(func=cmd_jitter)
@@ -143,7 +174,8 @@ def register(sub) -> None:
     p.add_argument("--to", required=True, help="class id or name")
     p.add_argument("--blend-with", help="second class to blend with")
     p.add_argument("--blend", type=float, default=0.0, help="0 = --to only, 1 = --blend-with only")
-    p.add_argument("--out", help="output PNG")
+    p.add_argument("--out", help="output image (default: <session>_to_<class>.png next to the session; "
+                                 "a folder gets that name in it)")
     _add_size(p)
     add_model_args(p)
     p.set_defaults(func=cmd_transfer)
@@ -152,7 +184,7 @@ def register(sub) -> None:
                        description="Interpolate z, class embedding and every generator tensor from A to B.")
     p.add_argument("session_a")
     p.add_argument("session_b")
-    p.add_argument("--frames", type=int, default=9, help="frames including both ends (default 9)")
+    p.add_argument("--frames", type=int, default=9, help=f"frames including both ends (default 9, at most {MAX_FRAMES})")
     p.add_argument("--gif", action="store_true", help="also write an animated GIF (ping-pong)")
     p.add_argument("--strip", action="store_true",
                    help="also write morph_strip.png: every frame side by side, A on the left, B on the right")

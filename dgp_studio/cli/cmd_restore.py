@@ -98,7 +98,8 @@ def register(subparsers) -> None:
                         "nothing; not with --exact or the defend task")
     p.add_argument("--redo", action="store_true", help="process again files whose result already exists")
     p.add_argument("--save-session", metavar="FILE",
-                   help="save the tuned model state (one input only) for 'dgp-studio manip'")
+                   help="save the tuned model state (one input only) for 'dgp-studio jitter', "
+                        "'transfer' and 'morph'")
     p.add_argument("--quiet", "-q", action="store_true",
                    help="no progress bar (and, for several photos, no notes under each line: the log keeps them)")
     p.set_defaults(func=run)

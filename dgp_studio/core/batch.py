@@ -102,7 +102,8 @@ def plan(inputs, task: str, out_dir=None, out_file=None) -> list[Item]:
     items, taken = [], set()
     for src, base in inputs:
         rel = src.relative_to(base) if _under(src, base.resolve()) else Path(src.name)
-        if out_file is not None and Path(out_file).is_dir():  # --out FOLDER: the default name in it
+        if out_file is not None and (Path(out_file).is_dir() or str(out_file).endswith(("/", os.sep))):
+            # --out FOLDER (or a new one, written with a trailing slash): the default name in it
             out = Path(out_file) / f"{src.stem}_{task}.png"
         elif out_file is not None:
             out = Path(out_file)
@@ -147,7 +148,9 @@ def process_file(gan, item: Item, settings: RestoreSettings, mask=None, progress
         if session_path is not None:
             from .session import save_session
             save_session(out.result, session_path, gan, extra={
-                "source": str(item.src), "region": out.region.to_list(), "output": str(item.out),
+                # absolute: manipulations of the session never write over these files, from any folder
+                "source": str(Path(item.src).resolve()), "region": out.region.to_list(),
+                "output": str(Path(item.out).resolve()),
                 "intake_notes": out.notes})
         rec = dict(rec, output=str(item.out), input=item.rel, seconds=round(time.perf_counter() - t0, 3))
         return rec

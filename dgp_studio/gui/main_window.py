@@ -1102,9 +1102,11 @@ class MainWindow(QMainWindow):
         self.status.showMessage(f"Exported {path}", 6000)
         return path
 
-    def _is_original(self, path, doc) -> bool:
-        """Originals are never overwritten: writing over the open photo is refused with a message."""
-        if doc is None or doc.path is None or not same_file(path, doc.path):
+    def _is_original(self, path, doc=None) -> bool:
+        """Originals are never overwritten: writing over ``doc``'s photo, or any other open photo
+        (a tab in the background is an original too), is refused with a message."""
+        docs = [doc] + [d for d in self.docs if d is not doc] if doc is not None else list(self.docs)
+        if not any(d.path is not None and same_file(path, d.path) for d in docs):
             return False
         self.show_error(f"{Path(path).name} is the original photo: choose another name "
                         "(DGP Studio never overwrites originals).")
@@ -1170,7 +1172,7 @@ class MainWindow(QMainWindow):
         elif layout == "strip" and (path.suffix.lower() not in RESULT_FORMATS or path.suffix.lower() == ".gif"):
             path = path.with_suffix(".png")  # e.g. the dialog's default name *_morph.gif kept with the strip type
         targets = [path] if layout != "frames" else [frame_path(path.with_suffix(""), i) for i in range(frames)]
-        if any(self._is_original(t, d) for t in targets for d in self.docs):
+        if any(self._is_original(t) for t in targets):
             return None
         gan, renderer, worker = src
         from dgp_studio.core import manipulate
