@@ -51,6 +51,35 @@ def test_colorize_writes_png_and_session(tiny_model_dir, photo, tmp_path, capsys
     assert np.array_equal(np.asarray(img), np.asarray(api.image))
 
 
+def test_restore_never_writes_over_its_mask_or_puts_a_session_over_a_file(tiny_model_dir, photo, tmp_path,
+                                                                         capsys):
+    mask = tmp_path / "hole.png"
+    hole = Image.new("L", (48, 36), 0)
+    hole.paste(255, (10, 10, 20, 20))
+    hole.save(mask)
+    other = tmp_path / "notes.txt"
+    other.write_text("keep me")
+    kept = {p: p.read_bytes() for p in (photo, mask, other)}
+    m = ["--model", str(tiny_model_dir), "-q", *FAST]
+    bad = [["--task", "inpaint", "--mask", str(mask), "--out", str(mask)],           # the result over the mask
+           ["--task", "colorize", "--save-session", str(photo)],                     # the session over the photo
+           ["--task", "inpaint", "--mask", str(mask), "--save-session", str(mask)],  # ... over the mask
+           ["--task", "colorize", "--out", str(tmp_path / "r.png"), "--save-session", str(tmp_path / "r.png")],
+           ["--task", "colorize", "--save-session", str(other)]]                     # ... over any other file
+    for args in bad:
+        capsys.readouterr()
+        assert main(["restore", str(photo), *args, *m]) == 2, args
+        err = capsys.readouterr().err
+        assert "never overwritten" in err or "choose another name" in err, err
+    assert {p: p.read_bytes() for p in kept} == kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["old.png", "hole.png", "notes.txt"])
+    # a re-run replaces its own earlier session
+    s = tmp_path / "old.dgps"
+    assert main(["restore", str(photo), "--task", "colorize", "--save-session", str(s), *m]) == 0
+    assert main(["restore", str(photo), "--task", "colorize", "--save-session", str(s), "--seed", "3", *m]) == 0
+    assert load_session(s)[1]["seed"] == 3
+
+
 def test_manipulations_never_write_over_the_sessions_photo_or_result(tiny_model_dir, photo, tmp_path,
                                                                       monkeypatch, capsys):
     # restore from the photo's folder with relative names, manipulate from another folder

@@ -151,6 +151,29 @@ def _devices(args) -> list[str]:
     return devs
 
 
+def _check_targets(items, mask, session) -> None:
+    """Refused before any work: a result written over the mask, and a session written over the
+    photo, the mask, the result or any file that is not an earlier session (a re-run may replace
+    its own session)."""
+    from dgp_studio.core.export import check_not_input, same_file
+    from dgp_studio.core.session import is_session_file
+    if mask:
+        for it in items:
+            if same_file(it.out, mask):
+                raise UserError(f"{it.out}: is the mask file; choose another output name (inputs are never "
+                                "overwritten)")
+    if session:
+        taken = [it.src for it in items] + [it.out for it in items] + ([mask] if mask else [])
+        try:
+            check_not_input(session, taken)
+        except ValueError:
+            raise UserError(f"--save-session {session}: is the photo, the mask or the result; choose another "
+                            "name, e.g. ending in .dgps") from None
+        if Path(session).exists() and not is_session_file(session):
+            raise UserError(f"--save-session {session}: the file exists and is not a DGP Studio session; choose "
+                            "another name (other files are never overwritten)")
+
+
 def run(args) -> int:
     from dgp_studio.core.batch import BatchError, collect_inputs, plan, process_file, run_batch
     settings = _settings(args)
@@ -168,6 +191,7 @@ def run(args) -> int:
         raise UserError("--save-session works with one photo; run photos one at a time to keep sessions")
     if args.save_session and Path(args.save_session).is_dir():  # decided before the run, not after it
         args.save_session = str(Path(args.save_session) / f"{items[0].src.stem}.dgps")
+    _check_targets(items, args.mask, args.save_session)
     devices = _devices(args)
     mask = args.mask
     if args.group < 1:

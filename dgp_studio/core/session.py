@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .presets import Preset
 from .reconstructor import ReconstructionResult
-from .tensorfile import TensorFileError, load_tensors, save_tensors
+from .tensorfile import TensorFileError, load_tensors, read_metadata, save_tensors
 
 SESSION_FORMAT = "dgp-studio-session"
 SESSION_VERSION = 1
@@ -43,6 +43,15 @@ def save_session(result: ReconstructionResult, path, gan=None, extra: dict | Non
     }
     save_tensors(tensors, path, {"dgp_studio": json.dumps(meta)})
     return path
+
+
+def is_session_file(path) -> bool:
+    """Whether ``path`` holds a DGP Studio session (its header alone is read)."""
+    try:
+        meta = json.loads(read_metadata(path).get("dgp_studio", ""))
+    except (TensorFileError, json.JSONDecodeError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == SESSION_FORMAT
 
 
 def _looks_like_image(path) -> bool:

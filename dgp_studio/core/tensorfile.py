@@ -50,6 +50,27 @@ def save_tensors(tensors: dict[str, torch.Tensor], path, metadata: dict[str, str
             f.write(c)
 
 
+def read_metadata(path) -> dict[str, str]:
+    """The ``__metadata__`` block alone, from the header (no tensor data is read)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise TensorFileError(f"{path}: too short to be a safetensors file")
+            (n,) = struct.unpack("<Q", head)
+            if n > MAX_HEADER:
+                raise TensorFileError(f"{path}: header length {n} is not plausible (not safetensors)")
+            raw = f.read(n)
+    except OSError as e:
+        raise TensorFileError(f"{path}: cannot read it ({e.strerror or e})") from None
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise TensorFileError(f"{path}: header is not valid JSON (not safetensors)") from None
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
 def load_tensors(path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     data = Path(path).read_bytes()
     if len(data) < 8:
