@@ -128,6 +128,18 @@ def test_cli(store, model_dir, capsys, tmp_path):
     err = capsys.readouterr().err.strip()
     assert err.startswith("dgp-studio: error:") and "\n" not in err and "truncated" in err
     assert main(["models", "remove", "mine"]) == 2
+    # a generator without its discriminator is registered, with a note that it cannot restore
+    g_only = tmp_path / "g_only"
+    g_only.mkdir()
+    (g_only / "G_ema.pth").write_bytes((model_dir / "G_ema.pth").read_bytes())
+    capsys.readouterr()
+    assert main(["models", "add", str(g_only), "--name", "g"]) == 0
+    cap = capsys.readouterr()
+    assert "added 'g'" in cap.out and "no discriminator" in cap.err and "cannot restore" in cap.err
+    assert main(["models", "add", str(model_dir), "--name", "full"]) == 0
+    assert "no discriminator" not in capsys.readouterr().err
+    assert main(["models", "add", str(tmp_path / "nowhere")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
 
 
 # -- download -----------------------------------------------------------------------------------

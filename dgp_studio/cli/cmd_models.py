@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .common import ProgressBar, UserError
 
@@ -66,11 +67,18 @@ def cmd_list(args) -> int:
 
 
 def cmd_add(args) -> int:
+    from dgp_studio.core.modelstore import ModelStoreError, check_model
     try:
-        e = _store().add(args.path, name=args.name)
+        if not Path(args.path).expanduser().exists():
+            raise ModelStoreError(f"{args.path}: no such file or folder")
+        report = check_model(Path(args.path).expanduser(), hash_files=False)
+        e = _store().add(args.path, name=args.name or report.name, check=False)
     except _errors() as err:
         raise UserError(str(err)) from None
     print(f"added '{e.name}' -> {e.path}")
+    if not report.has_D:  # registered all the same: the D file may be put beside it later
+        print("note: this model has no discriminator, so it cannot restore photos until its D checkpoint "
+              "(D_<suffix>.pth or D.pth) is beside the generator's file", file=sys.stderr)
     return 0
 
 
