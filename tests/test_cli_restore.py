@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from dgp_studio.cli.main import main
 from dgp_studio.core.checkpoint import load_biggan
@@ -361,3 +361,36 @@ def test_jobs_works_on_several_photos_at_once(tiny_model_dir, tmp_path, capsys):
         rc = main(args + ["--redo"] + bad)
         err = capsys.readouterr().err
         assert rc == 2 and msg in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("orientation", [6, 8, 5])
+def test_a_mask_drawn_on_the_stored_pixels_of_a_turned_photo_is_turned_with_it(tiny_model_dir, tmp_path,
+                                                                               orientation):
+    # stored pixels 60x40, shown 40x60; the mask marks a block in stored coordinates
+    rng = np.random.default_rng(1)
+    stored = rng.integers(30, 220, (40, 60, 3), dtype=np.uint8)
+    im = Image.fromarray(stored)
+    exif = im.getexif()
+    exif[0x0112] = orientation
+    src = tmp_path / "turned.jpg"
+    im.save(src, exif=exif, quality=95)
+    raw_mask = np.zeros((40, 60), np.uint8)
+    raw_mask[5:15, 40:55] = 255                       # top right of the stored pixels
+    Image.fromarray(raw_mask).save(tmp_path / "raw_mask.png")
+    photo = open_image(src)
+    assert photo.size == (40, 60)
+    # where that block is in the photo as shown: the same transposition as the photo's own
+    turn = {5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 8: Image.Transpose.ROTATE_90}[orientation]
+    shown_mask = np.asarray(Image.fromarray(raw_mask).transpose(turn)) > 127
+    out = restore(load_biggan(tiny_model_dir), photo, RestoreSettings("inpaint", iters_scale=0.02, candidates=4),
+                  mask=tmp_path / "raw_mask.png")
+    assert any("stored pixels" in n for n in out.notes)
+    changed = np.abs(np.asarray(out.image, np.int16) - np.asarray(photo.rgb, np.int16)).max(axis=2) > 0
+    assert changed[shown_mask].mean() > 0.9            # the hole is filled where the block is shown
+    far = ~np.asarray(Image.fromarray(shown_mask).filter(ImageFilter.MaxFilter(9)))
+    assert not changed[far].any()                      # and nothing away from it changes
+    # a mask of the shown size is taken as it is, with no note
+    again = restore(load_biggan(tiny_model_dir), photo, RestoreSettings("inpaint", iters_scale=0.02, candidates=4),
+                    mask=Image.fromarray((shown_mask * 255).astype(np.uint8)))
+    assert not any("stored pixels" in n for n in again.notes)
+    assert np.array_equal(np.asarray(again.image), np.asarray(out.image))

@@ -58,7 +58,8 @@ def register(subparsers) -> None:
     p.add_argument("inputs", nargs="+", metavar="IMAGE|DIR", help="photo files and/or folders of photos")
     p.add_argument("--task", required=True, metavar="TASK", type=_task,
                    help="colorize, inpaint, sr, hybrid, reconstruct or defend (see above)")
-    p.add_argument("--mask", metavar="PNG", help="inpaint: image of the photo's size, WHITE = pixels to fill")
+    p.add_argument("--mask", metavar="PNG", help="inpaint: image of the photo's size, WHITE = pixels to fill "
+                                                 "(a mask of an EXIF-rotated photo's stored size is turned with it)")
     p.add_argument("--scale", type=int, choices=[2, 4, 8], help="sr/hybrid factor (sr default 4, hybrid 2)")
     p.add_argument("--class", dest="class_spec", metavar="ID|NAME",
                    help="what the photo shows, as a class id or name (e.g. 'goldfinch'); default: searched")

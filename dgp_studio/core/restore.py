@@ -112,8 +112,15 @@ class RestoreOutput:
         return dict(self.result.history[-1]) if self.result.history else {}
 
 
-def load_mask(path_or_img, size) -> np.ndarray:
-    """Mask image (white = fill; see maskimage) -> HxW bool 'hole'; must match the photo's size (or its aspect)."""
+# EXIF orientations that swap width and height, and the transposition that shows the stored pixels upright
+_EXIF_TURNS = {5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+               8: Image.Transpose.ROTATE_90}
+
+
+def load_mask(path_or_img, size, orientation: int = 1, notes: list | None = None) -> np.ndarray:
+    """Mask image (white = fill; see maskimage) -> HxW bool 'hole'; must match the photo's size (or its aspect).
+    ``orientation``: the photo's EXIF orientation; a mask of the photo's stored (unturned) size is
+    turned the same way, with a note in ``notes``."""
     from .intake import IntakeError
     from .maskimage import read_fill_coverage
     img = path_or_img
@@ -130,6 +137,14 @@ def load_mask(path_or_img, size) -> np.ndarray:
             gray = gray.astype(np.uint8) * 255
     h, w = gray.shape
     W, H = size
+    turn = _EXIF_TURNS.get(orientation)
+    if turn is not None and (w, h) != (W, H) and abs(w / h - H / W) <= 0.01:
+        # drawn on the stored pixels (e.g. by a script that ignores EXIF): turn it as the photo is shown
+        gray = np.asarray(Image.fromarray(gray.astype(np.uint8)).transpose(turn))
+        h, w = gray.shape
+        if notes is not None:
+            notes.append("the mask matches the photo's stored pixels, not the photo as shown: turned with the "
+                         "photo's EXIF orientation")
     if (w, h) != (W, H):
         if abs(w / h - W / H) > 0.01:
             raise RestoreError(f"mask is {w}x{h} but the photo is {W}x{H}: draw the mask on the photo itself")
@@ -226,7 +241,8 @@ def prepare(gan, image: IntakeImage, settings: RestoreSettings, mask=None) -> Pr
     if task == "inpaint" and mask is None:
         raise RestoreError("inpainting needs a mask (--mask PNG, white = pixels to fill)")
     if mask is not None and task in ("inpaint", "hybrid"):
-        hole = mask if (isinstance(mask, np.ndarray) and mask.dtype == bool) else load_mask(mask, (W, H))
+        hole = mask if (isinstance(mask, np.ndarray) and mask.dtype == bool) else \
+            load_mask(mask, (W, H), image.info.orientation, notes)
         if hole.shape != (H, W):
             raise RestoreError(f"mask is {hole.shape[1]}x{hole.shape[0]} but the photo is {W}x{H}")
         if not hole.any():
