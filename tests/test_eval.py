@@ -303,6 +303,34 @@ def test_find_and_load_images(tmp_path):
     assert ims[0].clean.shape == (1, 3, 32, 32)
     assert torch.allclose(ims[0].clean, blue.expand_as(ims[0].clean), atol=0.02)
     assert len(load_images(root, cfg, n=1)) == 1
+    assert "c.jpg" in skipped[0] and "not an image file" in skipped[0]  # the intake's one line
+
+
+def test_evaluation_reads_deep_and_turned_photos_as_restore_does(tmp_path):
+    # 16-bit and float files were clipped to white / black by a plain convert("RGB"), and an
+    # EXIF-turned photo must be scored upright: the eval reads through the same intake as restore
+    rng = np.random.default_rng(3)
+    gray8 = rng.integers(20, 235, (40, 40), dtype=np.uint8)
+    root = tmp_path / "p"
+    root.mkdir()
+    Image.fromarray(gray8).save(root / "a8.png")
+    Image.fromarray(gray8.astype(np.uint16) * 257).save(root / "b16.png")
+    Image.fromarray(gray8.astype(np.float32) / 255).save(root / "c_float.tif")
+    stored = np.zeros((40, 60, 3), np.uint8)
+    stored[:, :20] = (250, 10, 10)                    # red on the stored left ...
+    im = Image.fromarray(stored)
+    exif = im.getexif()
+    exif[0x0112] = 6                                  # ... shown at the top (turned 90° clockwise)
+    im.save(root / "d_turned.png", exif=exif)
+    cfg = tiny_config(n_classes=3)
+    ims = {i.name: i for i in load_images(root, cfg)}
+    ref = ims["a8.png"].clean
+    assert torch.allclose(ims["b16.png"].clean, ref, atol=1e-6)
+    assert torch.allclose(ims["c_float.tif"].clean, ref, atol=2 / 255)
+    turned = ims["d_turned.png"]
+    assert turned.source_size == (40, 60)
+    top, bottom = turned.clean[0, 0, :8].mean().item(), turned.clean[0, 0, -8:].mean().item()
+    assert top > 0.5 and bottom < -0.5                # red at the top of the square, none at the bottom
 
 
 def test_settings_quick_defaults_and_overrides():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
 
 def to_tensor(image, device="cpu") -> torch.Tensor:
@@ -60,7 +60,7 @@ def fit_square(img: Image.Image, size: int, box=None) -> Image.Image:
 
 
 def open_rgb(path) -> Image.Image:
-    """Open, apply EXIF orientation, convert to 8-bit RGB (the full intake lives in ``intake``)."""
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
-        return im.convert("RGB")
+    """8-bit sRGB pixels of a photo as shown, through the full intake (EXIF orientation, 16-bit
+    and float scaled rather than clipped, CMYK, palette); its errors are ``IntakeError`` lines."""
+    from .intake import open_image
+    return open_image(path).rgb

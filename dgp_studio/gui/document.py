@@ -18,19 +18,11 @@ _ids = itertools.count(1)
 
 
 def open_image(path):
-    """(8-bit RGB image, alpha or None, note for the user, suggested task or None, EXIF bytes or None).
-    Uses the engine's intake (EXIF, 16-bit, CMYK, palette, alpha, size limits) when present."""
-    try:
-        from dgp_studio.core import intake
-    except ImportError:
-        intake = None
-    if intake is not None and hasattr(intake, "open_image"):
-        loaded = intake.open_image(path)
-        suggestion = getattr(loaded, "suggestion", None)
-        return (loaded.rgb.convert("RGB"), getattr(loaded, "alpha", None), loaded.note, suggestion,
-                getattr(loaded, "exif", None))
-    from dgp_studio.core.imaging import open_rgb
-    return open_rgb(path), None, "", None, None
+    """(8-bit RGB image, alpha or None, note for the user, suggested task or None, EXIF bytes or None),
+    through the engine's intake (EXIF, 16-bit, CMYK, palette, alpha, size limits)."""
+    from dgp_studio.core import intake
+    loaded = intake.open_image(path)
+    return loaded.rgb.convert("RGB"), loaded.alpha, loaded.note, loaded.suggestion, loaded.exif
 
 
 class Document:
