@@ -67,6 +67,30 @@ def test_unreadable_photos_are_skipped_and_named(data_dir, tmp_path):
     assert any(x.strip().startswith("skipped sky/broken.jpg") for x in lines)
 
 
+def test_training_photos_are_read_as_restore_reads_them(tmp_path):
+    # one gray picture as 8-bit, 16-bit and float files (16-bit was clipped to white, float to
+    # black), and a transparent one over white; each class holds one of them
+    rng = np.random.default_rng(5)
+    gray8 = rng.integers(20, 235, (32, 32), dtype=np.uint8)  # the kept size: no resampling
+    root = tmp_path / "d"
+    for name in ("a8", "b16", "cfloat", "dalpha"):
+        (root / name).mkdir(parents=True)
+    Image.fromarray(gray8).save(root / "a8" / "x.png")
+    Image.fromarray(gray8.astype(np.uint16) * 257).save(root / "b16" / "x.png")
+    Image.fromarray(gray8.astype(np.float32) / 255).save(root / "cfloat" / "x.tif")
+    rgba = np.zeros((32, 32, 4), np.uint8)
+    rgba[..., :3], rgba[..., 3] = 40, 0
+    rgba[:, :16, 3] = 255                               # left half opaque dark, right half transparent
+    Image.fromarray(rgba).save(root / "dalpha" / "x.png")
+    ds = ClassFolderDataset(root, 32, min_scale=1.0)
+    assert not ds.skipped and ds.class_names == ["a8", "b16", "cfloat", "dalpha"]
+    ref = ds.images[0].float()
+    assert torch.equal(ds.images[1].float(), ref)
+    assert (ds.images[2].float() - ref).abs().max() <= 1
+    alpha = ds.images[3]
+    assert (alpha[:, :, :16] == 40).all() and (alpha[:, :, 16:] == 255).all()
+
+
 def test_translation_and_cutout_are_exact():
     x = torch.arange(1, 65.0).view(1, 1, 8, 8).repeat(20, 2, 1, 1)
     gen = torch.Generator().manual_seed(3)

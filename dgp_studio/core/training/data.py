@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps
+from PIL import Image
+
+from .. import intake
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -45,20 +47,21 @@ def scan_class_folders(root) -> list[ClassFolder]:
 
 
 def _load_small(path: Path, short_side: int) -> torch.Tensor:
-    """Decode, apply EXIF orientation, shrink so the short side is <= ``short_side``; 3xHxW uint8."""
-    with Image.open(path) as im:
-        im.draft("RGB", (short_side * 2, short_side * 2))  # JPEG: decode at reduced size
-        im = ImageOps.exif_transpose(im)
-        if im.mode in ("RGBA", "LA", "P"):
-            im = im.convert("RGBA")
-            bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
-            im = Image.alpha_composite(bg, im)
-        im = im.convert("RGB")
-        s = min(im.size)
-        if s > short_side:
-            f = short_side / s
-            im = im.resize((max(1, round(im.width * f)), max(1, round(im.height * f))), Image.LANCZOS)
-        return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).contiguous()
+    """Through the intake (EXIF orientation, 16-bit and float scaled, CMYK, colour profiles, as
+    restore reads photos), decoded small where the format allows; transparency over white;
+    shrunk so the short side is <= ``short_side``; 3xHxW uint8."""
+    info = intake.probe(path)
+    w, h = info.stored_size
+    # decode no smaller than twice the short side we keep (JPEG at 1/2, 1/4, 1/8 directly)
+    photo = intake.open_image(path, max_side=math.ceil(2 * short_side * max(w, h) / max(1, min(w, h))))
+    im = photo.rgb
+    if photo.alpha is not None:
+        im = Image.composite(im, Image.new("RGB", im.size, (255, 255, 255)), photo.alpha)
+    s = min(im.size)
+    if s > short_side:
+        f = short_side / s
+        im = im.resize((max(1, round(im.width * f)), max(1, round(im.height * f))), Image.LANCZOS)
+    return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).contiguous()
 
 
 class ClassFolderDataset:
@@ -89,7 +92,7 @@ class ClassFolderDataset:
             for f in c.files:
                 try:
                     self.images.append(_load_small(f, short))
-                except (OSError, ValueError, Image.DecompressionBombError) as e:
+                except (OSError, ValueError, Image.DecompressionBombError) as e:  # IntakeError is a ValueError
                     bad.append(f"{f.relative_to(root)}: {e}")
                     continue
                 self.labels.append(ci)
