@@ -39,3 +39,22 @@ def test_readme_python_examples_run(tiny_model_dir, tmp_path, monkeypatch):
     for single, grouped in ((ns["a"], ns["a2"]), (ns["b"], ns["b2"])):  # the grouped run gives the same photos
         assert grouped.class_id == single.class_id and grouped.steps_done == single.steps_done
         assert float((grouped.image - single.image).abs().max()) < 0.05
+
+
+def test_restore_takes_a_path_or_a_pil_image_as_a_script_would_pass_it(tiny_model_dir, tmp_path):
+    from dgp_studio.core import RestoreSettings, load_biggan, open_image, restore
+    rng = np.random.default_rng(1)
+    gray = rng.integers(20, 230, (30, 44), dtype=np.uint8)
+    im = Image.fromarray(gray).convert("RGB")
+    exif = im.getexif()
+    exif[0x0112] = 6                                     # shown turned: 30x44 stored -> 30 wide, 44 high
+    im.save(tmp_path / "old.jpg", exif=exif, quality=95)
+    gan = load_biggan(tiny_model_dir)
+    settings = RestoreSettings(task="colorize", iters_scale=0.02, candidates=4, seed=2)
+    ref = restore(gan, open_image(tmp_path / "old.jpg"), settings)
+    for given in (tmp_path / "old.jpg", str(tmp_path / "old.jpg"), (tmp_path / "old.jpg").read_bytes()):
+        out = restore(gan, given, settings)
+        assert out.image.size == (30, 44) and np.array_equal(np.asarray(out.image), np.asarray(ref.image))
+    with Image.open(tmp_path / "old.jpg") as pil:         # an open PIL image: read the same way
+        out = restore(gan, pil, settings)
+    assert np.array_equal(np.asarray(out.image), np.asarray(ref.image))

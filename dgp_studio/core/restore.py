@@ -28,7 +28,7 @@ from . import presets as presets_mod
 from .classes import resolve_class
 from .degradations import Inpainting, SuperResolution, lab_recombine, make_degradation
 from .imaging import to_pil
-from .intake import IntakeImage
+from .intake import IntakeImage, open_image
 from .reconstructor import ReconstructionResult, Reconstructor
 
 MAX_OUTPUT_PIXELS = 100_000_000  # sr and hybrid write the region f x larger: ~1.2 GB and ~1 min at this size
@@ -213,9 +213,10 @@ class PreparedRestore:
     t0: float
 
 
-def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progress=None,
+def restore(gan, image: IntakeImage | str | Image.Image, settings: RestoreSettings, mask=None, progress=None,
             should_stop=None, reconstructor: Reconstructor | None = None) -> RestoreOutput:
-    """Run ``settings.task`` on ``image`` (an ``IntakeImage``); ``mask`` (inpaint/hybrid):
+    """Run ``settings.task`` on ``image`` (an ``IntakeImage``, or a path, bytes or PIL image, read
+    through ``open_image``); ``mask`` (inpaint/hybrid):
     HxW bool hole (True = fill), a PIL mask (white = fill) or a path."""
     prep = prepare(gan, image, settings, mask)
     rec = reconstructor or Reconstructor(gan, settings.make_preset(), prep.degradation, exact=settings.exact)
@@ -224,11 +225,13 @@ def restore(gan, image: IntakeImage, settings: RestoreSettings, mask=None, progr
     return finish(gan, prep, result)
 
 
-def prepare(gan, image: IntakeImage, settings: RestoreSettings, mask=None) -> PreparedRestore:
+def prepare(gan, image: IntakeImage | str | Image.Image, settings: RestoreSettings, mask=None) -> PreparedRestore:
     """Everything before the model runs: region, model input, degradation, class, notes
     (raises RestoreError for what cannot be done).  Batches run several photos' prepared
     inputs as one group (batch.py)."""
     t0 = time.perf_counter()
+    if not isinstance(image, IntakeImage):  # a path, bytes or PIL image, as a script would pass it
+        image = open_image(image)
     task = settings.task
     res = gan.resolution
     W, H = image.size
