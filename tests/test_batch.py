@@ -125,3 +125,26 @@ def test_worker_reports_a_model_it_cannot_load(tmp_path):
     _worker("cpu", str(tmp_path / "no_model"), SETTINGS, None, 1, tasks, results)
     kind, dev, msg = results.get_nowait()
     assert kind == "fatal" and dev == "cpu" and "cannot load the model" in msg and "no_model" in msg
+
+
+def test_worker_without_discriminator_is_fatal_and_ctrl_c_ends_it_quietly(tiny_model_dir, tmp_path, capsys):
+    """The worker body, in this process: a model without D stops the worker once (not one failure per
+    photo), and Ctrl+C (which reaches every worker of the process group) ends it without a traceback."""
+    import queue
+    from dgp_studio.core.batch import _worker
+    g_only = tmp_path / "g_only"
+    g_only.mkdir()
+    (g_only / "G_ema.pth").write_bytes((tiny_model_dir / "G_ema.pth").read_bytes())
+    tasks, results = queue.Queue(), queue.Queue()
+    tasks.put(None)
+    _worker("cpu", str(g_only), SETTINGS, None, 1, tasks, results)
+    kind, _, msg = results.get_nowait()
+    assert kind == "fatal" and "no discriminator" in msg and results.empty()
+
+    class Interrupted(queue.Queue):
+        def get(self, *a, **k):
+            raise KeyboardInterrupt
+
+    results = queue.Queue()
+    _worker("cpu", str(tiny_model_dir), SETTINGS, None, 1, Interrupted(), results)  # returns, raises nothing
+    assert results.empty()

@@ -338,18 +338,24 @@ def _worker(device: str, model_path, settings: RestoreSettings, mask, n_threads:
     import torch
     torch.set_num_threads(max(1, n_threads))
     try:
-        from .checkpoint import load_biggan
+        from .checkpoint import load_biggan, require_discriminator
         gan = load_biggan(model_path, device=device)
+        require_discriminator(gan)
+    except KeyboardInterrupt:
+        return
     except Exception as e:
         results.put(("fatal", device, f"{device}: cannot load the model ({str(e).splitlines()[0] if str(e) else e})"))
         return
     name = getattr(gan, "name", None)
-    while True:
-        it = tasks.get()
-        if it is None:
-            break
-        results.put(("start", device, it))
-        results.put(("done", device, process_file(gan, it, settings, mask=mask, model_name=name, device=device)))
+    try:
+        while True:
+            it = tasks.get()
+            if it is None:
+                break
+            results.put(("start", device, it))
+            results.put(("done", device, process_file(gan, it, settings, mask=mask, model_name=name, device=device)))
+    except KeyboardInterrupt:  # Ctrl+C reaches every process of the group; the parent says what happened
+        return
 
 
 def _run_workers(todo, settings, model_path, devices, mask):
