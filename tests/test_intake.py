@@ -217,10 +217,16 @@ def test_pixel_limit_policy(tmp_path, monkeypatch):
     Image.fromarray(colour_photo(100, 100)).save(p)
     with pytest.raises(IntakeError) as e:
         open_image(p, max_pixels=5000)
-    assert "safety limit" in str(e.value) and "DGP_STUDIO_MAX_PIXELS" in str(e.value)
+    assert "safety limit" in str(e.value) and "DGP_STUDIO_MAX_PIXELS=10000" in str(e.value)
+    assert "100x100 = 0.01 megapixels is above the 0.005 MP safety limit" in str(e.value)  # not "0 ... 0 MP"
     monkeypatch.setenv("DGP_STUDIO_MAX_PIXELS", "5000")
     with pytest.raises(IntakeError):
         open_image(p)
+    for unusable in ("-1", "abc", "1e400"):  # ignored: the default limit, never "above the -0 MP limit"
+        monkeypatch.setenv("DGP_STUDIO_MAX_PIXELS", unusable)
+        assert open_image(p).size == (100, 100)
+    monkeypatch.setenv("DGP_STUDIO_MAX_PIXELS", "0")  # 0: no limit
+    assert open_image(p).size == (100, 100)
     monkeypatch.delenv("DGP_STUDIO_MAX_PIXELS")
     # Pillow's own bomb check fires (10000 > 2 x 1000) but our higher limit allows the file
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)

@@ -93,9 +93,11 @@ def max_pixels_default() -> int:
     env = os.environ.get("DGP_STUDIO_MAX_PIXELS", "").strip()
     if env:
         try:
-            return int(float(env))
-        except ValueError:
-            pass
+            value = int(float(env))
+        except (ValueError, OverflowError):
+            value = -1
+        if value >= 0:  # 0: no limit; anything unreadable or negative: the default
+            return value
     return DEFAULT_MAX_PIXELS
 
 
@@ -177,8 +179,8 @@ def _check_limit(info: ImageInfo, max_pixels: int) -> None:
     n = info.size[0] * info.size[1]
     if max_pixels and n > max_pixels:
         raise IntakeError(
-            f"{_name(info.path)}: {info.size[0]}x{info.size[1]} = {n / 1e6:.0f} megapixels is above the "
-            f"{max_pixels / 1e6:.0f} MP safety limit (protection against decompression bombs); "
+            f"{_name(info.path)}: {info.size[0]}x{info.size[1]} = {n / 1e6:.3g} megapixels is above the "
+            f"{max_pixels / 1e6:.3g} MP safety limit (protection against decompression bombs); "
             f"if you trust the file, raise it with DGP_STUDIO_MAX_PIXELS={n} (or max_pixels=)")
 
 
