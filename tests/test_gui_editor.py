@@ -193,6 +193,33 @@ def test_mask_tools_and_png_roundtrip(window, photo, tmp_path):
     assert (doc.mask.coverage() > 0.5)[20:60, 60:120].all() and (doc.mask.coverage() > 0.5).sum() == 40 * 60
 
 
+def test_load_mask_of_a_turned_photo_and_of_the_wrong_shape(window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+    stored = np.full((40, 60, 3), 120, np.uint8)          # stored 60x40, shown 40x60 (EXIF 6)
+    im = Image.fromarray(stored)
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.save(tmp_path / "turned.jpg", exif=exif)
+    doc = window.open_paths([tmp_path / "turned.jpg"])[0]
+    assert doc.size == (40, 60) and doc.orientation == 6
+    raw = np.zeros((40, 60), np.uint8)
+    raw[2:10, 45:58] = 255                                # a block on the stored pixels
+    Image.fromarray(raw).save(tmp_path / "raw_mask.png")
+    Image.fromarray(np.zeros((10, 30), np.uint8)).save(tmp_path / "odd_mask.png")
+    chosen = {}
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (chosen["path"], "")))
+    chosen["path"] = str(tmp_path / "raw_mask.png")
+    window.last_error = ""
+    window.load_mask_dialog()
+    shown = np.asarray(Image.fromarray(raw).transpose(Image.Transpose.ROTATE_270)) > 127
+    assert np.array_equal(doc.mask.coverage() > 0.5, shown) and not window.last_error
+    assert "EXIF orientation" in window.status.currentMessage()
+    chosen["path"] = str(tmp_path / "odd_mask.png")       # another aspect: refused, the mask kept
+    window.load_mask_dialog()
+    assert "mask is 30x10 but the photo is 40x60" in window.last_error
+    assert np.array_equal(doc.mask.coverage() > 0.5, shown)
+
+
 # -- class picker --------------------------------------------------------------------------------
 def test_pick_class_by_typing(window, qtbot):
     picker = window.task_panel.classes

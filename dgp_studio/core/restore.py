@@ -112,17 +112,13 @@ class RestoreOutput:
         return dict(self.result.history[-1]) if self.result.history else {}
 
 
-# EXIF orientations that swap width and height, and the transposition that shows the stored pixels upright
-_EXIF_TURNS = {5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-               8: Image.Transpose.ROTATE_90}
-
-
 def load_mask(path_or_img, size, orientation: int = 1, notes: list | None = None) -> np.ndarray:
     """Mask image (white = fill; see maskimage) -> HxW bool 'hole'; must match the photo's size (or its aspect).
     ``orientation``: the photo's EXIF orientation; a mask of the photo's stored (unturned) size is
     turned the same way, with a note in ``notes``."""
+    from .errors import InputError
     from .intake import IntakeError
-    from .maskimage import read_fill_coverage
+    from .maskimage import TURNED_NOTE, fit_to_photo, read_fill_coverage
     img = path_or_img
     if not isinstance(img, (Image.Image, np.ndarray)):
         try:
@@ -135,20 +131,12 @@ def load_mask(path_or_img, size, orientation: int = 1, notes: list | None = None
             gray = gray.mean(axis=2)
         if gray.dtype == bool:
             gray = gray.astype(np.uint8) * 255
-    h, w = gray.shape
-    W, H = size
-    turn = _EXIF_TURNS.get(orientation)
-    if turn is not None and (w, h) != (W, H) and abs(w / h - H / W) <= 0.01:
-        # drawn on the stored pixels (e.g. by a script that ignores EXIF): turn it as the photo is shown
-        gray = np.asarray(Image.fromarray(gray.astype(np.uint8)).transpose(turn))
-        h, w = gray.shape
-        if notes is not None:
-            notes.append("the mask matches the photo's stored pixels, not the photo as shown: turned with the "
-                         "photo's EXIF orientation")
-    if (w, h) != (W, H):
-        if abs(w / h - W / H) > 0.01:
-            raise RestoreError(f"mask is {w}x{h} but the photo is {W}x{H}: draw the mask on the photo itself")
-        gray = np.asarray(Image.fromarray(gray.astype(np.uint8)).resize((W, H), Image.NEAREST))
+    try:
+        gray, turned = fit_to_photo(gray, size, orientation)
+    except InputError as e:
+        raise RestoreError(str(e)) from None
+    if turned and notes is not None:
+        notes.append(TURNED_NOTE)
     return gray > 127
 
 

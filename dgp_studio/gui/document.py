@@ -18,16 +18,19 @@ _ids = itertools.count(1)
 
 
 def open_image(path):
-    """(8-bit RGB image, alpha or None, note for the user, suggested task or None, EXIF bytes or None),
-    through the engine's intake (EXIF, 16-bit, CMYK, palette, alpha, size limits)."""
+    """(8-bit RGB image, alpha or None, note for the user, suggested task or None, EXIF bytes or None,
+    EXIF orientation), through the engine's intake (EXIF, 16-bit, CMYK, palette, alpha, size limits)."""
     from dgp_studio.core import intake
     loaded = intake.open_image(path)
-    return loaded.rgb.convert("RGB"), loaded.alpha, loaded.note, loaded.suggestion, loaded.exif
+    return (loaded.rgb.convert("RGB"), loaded.alpha, loaded.note, loaded.suggestion, loaded.exif,
+            loaded.info.orientation)
 
 
 class Document:
-    def __init__(self, image: Image.Image, path=None, note: str = "", alpha=None, suggestion=None, exif=None):
+    def __init__(self, image: Image.Image, path=None, note: str = "", alpha=None, suggestion=None, exif=None,
+                 orientation: int = 1):
         self.id = next(_ids)
+        self.orientation = orientation  # the file's EXIF orientation (already applied): a loaded mask may need it
         self.exif = exif                # the photo's EXIF (camera, date), upright: written into exports
         self.alpha = alpha              # kept to re-attach on export (PNG/WebP)
         self.suggestion = suggestion    # e.g. "colorize" for a monochrome photo
@@ -61,8 +64,8 @@ class Document:
 
     @classmethod
     def open(cls, path) -> "Document":
-        img, alpha, note, suggestion, exif = open_image(path)
-        return cls(img, path, note, alpha, suggestion, exif)
+        img, alpha, note, suggestion, exif, orientation = open_image(path)
+        return cls(img, path, note, alpha, suggestion, exif, orientation)
 
     @property
     def name(self) -> str:

@@ -768,9 +768,13 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Load mask (white = fill)", "", OPEN_FILTER)
         if path:
             try:
-                self.current.mask.load_png(path)
+                turned = self.current.mask.load_png(path, self.current.orientation)
             except Exception as e:  # noqa: BLE001
                 self.show_error(f"Cannot read the mask: {e}")
+                return
+            if turned:
+                from dgp_studio.core.maskimage import TURNED_NOTE
+                self.status.showMessage(TURNED_NOTE[0].upper() + TURNED_NOTE[1:] + ".", 8000)
 
     def save_mask_dialog(self) -> None:
         if not self.current:

@@ -16,7 +16,7 @@ from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QRadialGradient, QUn
 from PySide6.QtWidgets import QGraphicsItem
 
 from ..core.fsutil import atomic_target
-from ..core.maskimage import read_fill_coverage
+from ..core.maskimage import fit_to_photo, read_fill_coverage
 
 DEFAULT_COLOUR = QColor(255, 40, 90)
 
@@ -292,9 +292,13 @@ class MaskLayer(QObject):
             img.save(tmp, format="PNG")
         return path
 
-    def load_png(self, path) -> None:
-        """Any image, read as ``restore --mask`` reads it (core.maskimage: white or erased = fill)."""
-        self.set_from_array(read_fill_coverage(path), "Load mask")
+    def load_png(self, path, orientation: int = 1) -> bool:
+        """Any image, read as ``restore --mask`` reads it (core.maskimage: white or erased = fill,
+        the same size or aspect as the photo, or its stored size when ``orientation``, the photo's
+        EXIF orientation, turned it; ``InputError`` otherwise).  True when it was turned."""
+        cov, turned = fit_to_photo(read_fill_coverage(path), self.size, orientation)
+        self.set_from_array(cov, "Load mask")
+        return turned
 
 
 class MaskItem(QGraphicsItem):

@@ -343,10 +343,10 @@ def read_document(path, project: core_project.Project | None = None, project_pat
     path = Path(path)
     p = project if project is not None else core_project.open_project(path)
     data = p.original_bytes(project_dir=path.parent)
-    img, alpha, note, suggestion, exif = open_image(data)
+    img, alpha, note, suggestion, exif, orientation = open_image(data)
     original = Path(p.image_path) if p.image_path else None
     on_disk = original is not None and original.is_file() and _same_bytes(original, p.image_sha256)
-    doc = Document(img, original if on_disk else None, note, alpha, suggestion, exif)
+    doc = Document(img, original if on_disk else None, note, alpha, suggestion, exif, orientation)
     if not on_disk:
         doc.original_bytes = data  # re-saving embeds the same file, byte for byte
     doc.embed = p.embedded
