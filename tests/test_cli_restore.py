@@ -394,3 +394,15 @@ def test_a_mask_drawn_on_the_stored_pixels_of_a_turned_photo_is_turned_with_it(t
                     mask=Image.fromarray((shown_mask * 255).astype(np.uint8)))
     assert not any("stored pixels" in n for n in again.notes)
     assert np.array_equal(np.asarray(again.image), np.asarray(out.image))
+
+
+def test_a_mask_over_the_whole_region_says_the_fill_is_invented(tiny_model_dir, photo):
+    gan = load_biggan(tiny_model_dir)
+    settings = RestoreSettings("inpaint", iters_scale=0.02, candidates=4)
+    everything = np.ones((36, 48), bool)
+    out = restore(gan, open_image(photo), settings, mask=everything)
+    assert any("covers 100 % of the region" in n and "invention" in n for n in out.notes)
+    half = np.zeros((36, 48), bool)
+    half[:, :24] = True
+    out = restore(gan, open_image(photo), settings, mask=half)
+    assert not any("invention" in n for n in out.notes)

@@ -272,6 +272,10 @@ def prepare(gan, image: IntakeImage | str | Image.Image, settings: RestoreSettin
     if task == "inpaint":
         hole_m = cp.hole_to_model(hole, region, res)
         known = 1 - hole_m
+        if float(known.mean()) < 0.05:  # the loss then sees (almost) nothing of the photo
+            notes.append(f"the mask covers {100 * (1 - float(known.mean())):.0f} % of the region the model "
+                         "sees: nothing of the photo is left to explain there, so the fill is the prior's own "
+                         "invention; leave some of the surroundings unmasked")
         deg = Inpainting(known)
     elif task == "hybrid":
         parts = ["colorization", "sr"] + (["inpainting"] if hole is not None else [])
