@@ -1,6 +1,7 @@
 """`dgp-studio restore` end to end on CPU with a random-weight model written by a fixture."""
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from dgp_studio.cli.main import main
 from dgp_studio.core.checkpoint import load_biggan
 from dgp_studio.core.intake import open_image
 from dgp_studio.core.manipulate import Renderer
-from dgp_studio.core.restore import RestoreSettings, restore
+from dgp_studio.core.restore import RestoreError, RestoreSettings, restore
 from dgp_studio.core.session import load_session
 
 FAST = ["--iters-scale", "0.02", "--candidates", "4", "--device", "cpu"]
@@ -401,8 +402,12 @@ def test_a_mask_over_the_whole_region_says_the_fill_is_invented(tiny_model_dir, 
     settings = RestoreSettings("inpaint", iters_scale=0.02, candidates=4)
     everything = np.zeros((36, 48), bool)
     everything[:, 6:42] = True                            # the largest square there is, all of it
-    out = restore(gan, open_image(photo), settings, mask=everything)
-    assert any("covers 100 % of the region" in n and "invention" in n for n in out.notes)
+    with pytest.raises(RestoreError, match="the whole region is masked"):  # as the editor refuses it
+        restore(gan, open_image(photo), settings, mask=everything)
+    almost = everything.copy()
+    almost[:4, 6:10] = False                              # a corner of the square left: ~1 % of it
+    out = restore(gan, open_image(photo), replace(settings, region="6,0,36"), mask=almost)
+    assert any("of the region the model sees" in n and "invention" in n for n in out.notes)
     half = np.zeros((36, 48), bool)
     half[:, :24] = True
     out = restore(gan, open_image(photo), settings, mask=half)

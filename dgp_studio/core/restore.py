@@ -272,7 +272,10 @@ def prepare(gan, image: IntakeImage | str | Image.Image, settings: RestoreSettin
     if task == "inpaint":
         hole_m = cp.hole_to_model(hole, region, res)
         known = 1 - hole_m
-        if float(known.mean()) < 0.05:  # the loss then sees (almost) nothing of the photo
+        if float(known.max()) == 0:  # as the editor says it: the loss would see nothing of the photo
+            raise RestoreError("the whole region is masked: leave some of the photo visible so the model has "
+                               "something to match (or give a larger --region)")
+        if float(known.mean()) < 0.05:  # the loss then sees almost nothing of the photo
             notes.append(f"the mask covers {100 * (1 - float(known.mean())):.0f} % of the region the model "
                          "sees: nothing of the photo is left to explain there, so the fill is the prior's own "
                          "invention; leave some of the surroundings unmasked")
