@@ -148,3 +148,26 @@ def test_worker_without_discriminator_is_fatal_and_ctrl_c_ends_it_quietly(tiny_m
     results = queue.Queue()
     _worker("cpu", str(tiny_model_dir), SETTINGS, None, 1, Interrupted(), results)  # returns, raises nothing
     assert results.empty()
+
+
+def test_a_users_own_file_under_a_result_name_is_never_overwritten(gan, tmp_path, capsys):
+    """'photo0_colorize.png' written by the user (no DGP Studio record) is kept: that photo fails with
+    a message, the others run; a single photo is refused before any work.  A --out the user names
+    is theirs to choose."""
+    from dgp_studio.cli.main import main
+    src = make_folder(tmp_path / "in", n_good=2, corrupt=False)
+    own = src / "photo0_colorize.png"
+    Image.new("RGB", (20, 20), (1, 2, 3)).save(own)
+    kept = own.read_bytes()
+    items = plan(collect_inputs([src]), "colorize")
+    rep = run_batch(items, SETTINGS, gan=gan, log_dir=src)
+    failed = {r["input"]: r["error"] for r in rep.failed}
+    assert list(failed) == ["photo0.jpg"] and "was not written by DGP Studio" in failed["photo0.jpg"]
+    assert own.read_bytes() == kept
+    assert read_record(src / "photo1_colorize.png")["status"] == "ok"
+    assert read_record(src / "photo0_colorize_colorize.png")["status"] == "ok"  # the user's file is a photo too
+    again = run_batch(plan(collect_inputs([src]), "colorize"), SETTINGS, gan=gan, log_dir=src, redo=True)
+    assert [r["input"] for r in again.failed] == ["photo0.jpg"] and own.read_bytes() == kept  # --redo too
+    capsys.readouterr()
+    assert main(["restore", str(src / "photo0.jpg"), "--task", "colorize", "-q"]) == 2
+    assert "was not written by DGP Studio" in capsys.readouterr().err and own.read_bytes() == kept

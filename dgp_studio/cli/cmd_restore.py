@@ -206,8 +206,11 @@ def run(args) -> int:
             print(f"note: {why}; --group is ignored", file=sys.stderr)
 
     if single:
-        gan = load_model(args.model, devices[0], need_D=True)
+        from dgp_studio.core.batch import foreign_output
         item = items[0]
+        if foreign_output(item):  # refused before the model loads
+            raise UserError(foreign_output(item))
+        gan = load_model(args.model, devices[0], need_D=True)
         bar = ProgressBar(item.src.name, enabled=not args.quiet)
         try:
             rec = process_file(gan, item, settings, mask=mask, progress=_progress_cb(bar),

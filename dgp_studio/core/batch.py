@@ -38,6 +38,7 @@ class Item:
     src: Path
     out: Path
     rel: str                     # the input's path relative to the folder given (for the log)
+    named: bool = False          # ``out`` is the file the user named (--out FILE), not a name we made up
 
 
 @dataclass
@@ -113,6 +114,8 @@ def plan(inputs, task: str, out_dir=None, out_file=None) -> list[Item]:
                 result_format(out)
             except ValueError as e:
                 raise BatchError(str(e)) from None
+            items.append(Item(src, out, str(rel), named=True))
+            continue
         else:
             folder = (Path(out_dir) / rel.parent) if out_dir is not None else src.parent
             out = folder / f"{src.stem}_{task}.png"
@@ -121,12 +124,21 @@ def plan(inputs, task: str, out_dir=None, out_file=None) -> list[Item]:
         taken.add(out.resolve())
         items.append(Item(src, out, str(rel)))
     srcs = [i.src for i in items]
-    for it in items:
+    for it in (i for i in items if i.named):  # a made-up name on an input is refused per photo (foreign_output)
         try:
             check_not_input(it.out, srcs)
         except ValueError as e:
             raise BatchError(str(e)) from None
     return items
+
+
+def foreign_output(item: Item) -> str | None:
+    """Why ``item`` must not be written: its made-up output name is taken by a file DGP Studio did
+    not write (e.g. the user's own 'cat_colorize.png'), which is never overwritten; None if free."""
+    if item.named or not item.out.exists() or read_record(item.out) is not None:
+        return None
+    return (f"{item.out} exists and was not written by DGP Studio: it is kept; move it, or give --out-dir "
+            "(or --out) another place")
 
 
 def is_done(out: Path) -> dict | None:
@@ -291,7 +303,12 @@ def run_batch(items: list[Item], settings: RestoreSettings, *, gan=None, model_p
     todo = []
     for it in items:
         done = None if redo else is_done(it.out)
-        if done is not None:
+        foreign = foreign_output(it)
+        if foreign is not None:
+            report.records.append(_error(it, settings, foreign, time.perf_counter(), None))
+            if on_record:
+                on_record(len(report.records), len(items), report.records[-1])
+        elif done is not None:
             report.records.append(_skipped(it, done))
             if on_record:
                 on_record(len(report.records), len(items), report.records[-1])
