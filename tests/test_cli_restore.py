@@ -11,6 +11,7 @@ from PIL import Image, ImageFilter
 
 from dgp_studio.cli.main import main
 from dgp_studio.core.checkpoint import load_biggan
+from dgp_studio.core.export import read_record
 from dgp_studio.core.intake import open_image
 from dgp_studio.core.manipulate import Renderer
 from dgp_studio.core.restore import RestoreError, RestoreSettings, restore
@@ -113,6 +114,19 @@ def test_manipulations_never_write_over_the_sessions_photo_or_result(tiny_model_
         err = capsys.readouterr().err
         assert "at most" in err or "megapixels" in err or "between 2 and 1000" in err, err
     assert sorted(p.name for p in elsewhere.iterdir()) == ["grids", "res"]
+    # a default name taken by a file of the user's is kept; our own earlier file is replaced
+    own = tmp_path / "old_jitter.png"
+    Image.new("RGB", (5, 5), (7, 7, 7)).save(own)
+    mine = own.read_bytes()
+    assert main(["jitter", str(session), "--n", "2"] + m) == 2
+    assert "was not written by DGP Studio" in capsys.readouterr().err and own.read_bytes() == mine
+    own.unlink()
+    assert main(["jitter", str(session), "--n", "2"] + m) == 0
+    assert read_record(own)["task"] == "jitter"
+    assert main(["jitter", str(session), "--n", "3"] + m) == 0   # over our own: fine
+    assert Image.open(own).size == (3 * 32, 32)
+    Image.new("RGB", (5, 5)).save(elsewhere / "mine.png")       # a name given with --out is the user's call
+    assert main(["jitter", str(session), "--n", "2", "--out", str(elsewhere / "mine.png")] + m) == 0
 
 
 def test_never_overwrites_the_input(tiny_model_dir, photo, capsys):

@@ -49,12 +49,17 @@ def _checked(path: Path, inputs) -> Path:
     return path
 
 
-def _write(img, path: Path, inputs) -> Path:
-    """Atomic, never over an input, in the format the extension names (PNG when there is none)."""
-    from dgp_studio.core.export import save_result
+def _write(img, path: Path, inputs, record: dict, made_up: bool = True) -> Path:
+    """Atomic, never over an input, in the format the extension names (PNG when there is none).
+    A PNG carries ``record``, so that a name we made up (``made_up``: not given with --out) is
+    written again only over our own earlier file, never over one of the user's."""
+    from dgp_studio.core.export import read_record, save_result
     path = _checked(path, inputs)
+    if made_up and path.exists() and read_record(path) is None:
+        raise UserError(f"{path} exists and was not written by DGP Studio: it is kept; choose another name "
+                        "(--out / --out-dir)")
     try:
-        return save_result(img, path)
+        return save_result(img, path, record=dict(record, status="ok"))
     except ValueError as e:  # not an image type
         raise UserError(str(e)) from None
 
@@ -91,8 +96,12 @@ def cmd_jitter(args) -> int:
     protected = []
     res = _load(args.session, gan, protected)
     batch = manipulate.jitter(gan, res, n=args.n, std=args.std, seed=args.seed)
-    out = _out(args.out, Path(args.session).with_name(Path(args.session).stem + "_jitter.png"))
-    print(_write(grid_sheet(_pils(batch.split(1), size), cols=min(args.n, 4)), out, protected))
+    default = Path(args.session).with_name(Path(args.session).stem + "_jitter.png")
+    out = _out(args.out, default)
+    record = {"task": "jitter", "session": str(Path(args.session).resolve()), "n": args.n, "std": args.std,
+              "seed": args.seed}
+    print(_write(grid_sheet(_pils(batch.split(1), size), cols=min(args.n, 4)), out, protected, record,
+                 made_up=not args.out or out != Path(args.out)))
     return 0
 
 
@@ -115,8 +124,12 @@ def cmd_transfer(args) -> int:
     img = manipulate.transfer(gan, res, cid, blend_with=other, blend=args.blend)
     names = class_names(gan.config)
     label = "".join(c if c.isalnum() or c in "-_" else "_" for c in names[cid]) if cid < len(names) else str(cid)
-    out = _out(args.out, Path(args.session).with_name(f"{Path(args.session).stem}_to_{label}.png"))
-    print(_write(_pils([img], size)[0], out, protected))
+    default = Path(args.session).with_name(f"{Path(args.session).stem}_to_{label}.png")
+    out = _out(args.out, default)
+    record = {"task": "transfer", "session": str(Path(args.session).resolve()), "to": cid,
+              "blend_with": other, "blend": args.blend}
+    print(_write(_pils([img], size)[0], out, protected, record,
+                 made_up=not args.out or out != Path(args.out)))
     return 0
 
 
@@ -135,12 +148,14 @@ def cmd_morph(args) -> int:
     lams = [i / (args.frames - 1) for i in range(args.frames)]
     frames = _pils(manipulate.morph(gan, a, b, lams), size)
     out = Path(args.out_dir or Path(args.session_a).with_name(Path(args.session_a).stem + "_morph"))
-    paths = [_write(f, frame_path(out / "morph", i), inputs) for i, f in enumerate(frames)]
+    record = {"task": "morph", "sessions": [str(Path(s).resolve()) for s in (args.session_a, args.session_b)],
+              "frames": args.frames}
+    paths = [_write(f, frame_path(out / "morph", i), inputs, dict(record, frame=i)) for i, f in enumerate(frames)]
     if args.gif:  # with --size the frames already have it, and enlarge() leaves them be
         paths.append(write_gif([enlarge(f, gif_size) for f in frames], _checked(out / "morph.gif", inputs),
                                pingpong=True))
     if args.strip:
-        paths.append(_write(grid_sheet(frames, cols=len(frames)), out / "morph_strip.png", inputs))
+        paths.append(_write(grid_sheet(frames, cols=len(frames)), out / "morph_strip.png", inputs, record))
     for p in paths:
         print(p)
     return 0
