@@ -191,3 +191,11 @@ def test_cli_train_and_resume(data_dir, tmp_path):
     for bad in (["--ema-decay", "2"], ["--G-lr", "-1"], ["--ch", "0"], ["--min-scale", "0"], ["--threads", "0"]):
         assert main(["train", str(data_dir), "--out", str(tmp_path / "bad"), "-q", "--attn", "none", *bad]) == 2, bad
     assert not (tmp_path / "bad").exists()  # refused before anything was written
+    # a folder that already holds a 'model' or a log of someone else's: a new run would write over them
+    other = tmp_path / "busy"
+    (other / "model").mkdir(parents=True)
+    (other / "model" / "README.md").write_text("mine")
+    (other / "train_log.csv").write_text("mine")
+    assert main(["train", str(data_dir), "--out", str(other), "-q", "--attn", "none", "--steps", "1"]) == 2
+    assert (other / "model" / "README.md").read_text() == "mine" and (other / "train_log.csv").read_text() == "mine"
+    assert sorted(p.name for p in other.iterdir()) == ["model", "train_log.csv"]

@@ -91,6 +91,11 @@ class Trainer:
             cfg.data_dir = cfg.data_dir or saved.data_dir
         elif ck_path.exists():
             raise FileExistsError(f"{ck_path} exists: pass resume=True (--resume) or choose another folder")
+        else:  # a new run writes these names: whatever already has them is someone's, never overwritten
+            taken = [n for n in ("model", "samples", "train_log.csv") if (self.out / n).exists()]
+            if taken:
+                raise FileExistsError(f"{self.out} already holds {', '.join(taken)}, which a new run would write "
+                                      "over: choose an empty or new folder")
         self.cfg = cfg
         self.device = torch.device(cfg.device)
         # auto: bf16 autocast where the GPU has bf16 units (emulated bf16 would be slower than TF32)
