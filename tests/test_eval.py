@@ -441,6 +441,20 @@ def test_cli_errors(tmp_path, tiny_model_dir, capsys):
     err = capsys.readouterr().err
     assert "not a folder" in err and "no readable images" in err and "unknown task 'deblur'" in err
     assert not (tmp_path / "r").exists()
+    # a folder holding someone's report.md / colorize.png is not written over (an earlier report of ours is)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (40, 40), (90, 120, 60)).save(photos / "a.png")
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "report.md").write_text("my notes")
+    Image.new("RGB", (4, 4)).save(busy / "colorize.png")
+    run = ["eval", "--model", str(tiny_model_dir), "--quiet", "--images", str(photos), "--tasks", "reconstruct",
+           "--quick", "--out", str(busy)]
+    assert main(run) == 2
+    assert "report.md, colorize.png" in capsys.readouterr().err and (busy / "report.md").read_text() == "my notes"
+    ours = tmp_path / "ours"
+    assert main(run[:-1] + [str(ours)]) == 0 and main(run[:-1] + [str(ours)]) == 0  # a rerun rewrites its own
 
 
 def test_image_sheet_layout():

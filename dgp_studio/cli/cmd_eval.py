@@ -136,6 +136,7 @@ def _run(args) -> int:
         if not images:
             raise UserError(f"--shard {k}/{n_shards}: no image falls in this shard")
         out = out / f"shard-{k}-of-{n_shards}"
+    _refuse_foreign_report(out)
     log(f"evaluating {gan.name} on {len(images)} image(s), tasks {','.join(settings.tasks)}, "
         f"iterations x{settings.iters_scale:g} -> {out}")
 
@@ -160,6 +161,25 @@ def _run(args) -> int:
     paths = write_report(report, sheets, out)
     print(paths["markdown"])
     return 0
+
+
+def _refuse_foreign_report(out: Path) -> None:
+    """A report rewrites report.md/.json and one <task>.png per task: over an earlier evaluation's,
+    fine; over files that are not one (no report.json of ours beside them), refused before any work."""
+    import json
+
+    from dgp_studio.core.evaluation import TASK_NAMES
+    names = ["report.md", "report.json"] + [f"{t}.png" for t in TASK_NAMES]
+    taken = [n for n in names if (out / n).exists()]
+    if not taken:
+        return
+    try:
+        ours = json.loads((out / "report.json").read_text()).get("format") == "dgp-studio-eval"
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours:
+        raise UserError(f"{out} already holds {', '.join(taken)}, not from an earlier evaluation; a report would "
+                        "write over them: choose an empty or new folder (--out)")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
