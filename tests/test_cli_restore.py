@@ -411,6 +411,22 @@ def test_a_mask_drawn_on_the_stored_pixels_of_a_turned_photo_is_turned_with_it(t
     assert np.array_equal(np.asarray(again.image), np.asarray(out.image))
 
 
+def test_a_result_that_cannot_be_written_is_one_line_naming_it(tiny_model_dir, photo, tmp_path, capsys):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    m = ["--model", str(tiny_model_dir), "-q", *FAST]
+    capsys.readouterr()
+    assert main(["restore", str(photo), "--task", "colorize", "--out", str(blocker / "r.png")] + m) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"dgp-studio: error: cannot write {blocker / 'r.png'}: {blocker} is a file where a folder is needed"
+    s = tmp_path / "s.dgps"
+    assert main(["restore", str(photo), "--task", "colorize", "--save-session", str(s)] + m) == 0
+    capsys.readouterr()
+    assert main(["jitter", str(s), "--out", str(blocker / "j.png"), "--model", str(tiny_model_dir)]) == 2
+    assert f"cannot write {blocker / 'j.png'}" in capsys.readouterr().err
+    assert blocker.read_text() == "a file, not a folder"
+
+
 def test_a_mask_over_the_whole_region_says_the_fill_is_invented(tiny_model_dir, photo):
     gan = load_biggan(tiny_model_dir)
     settings = RestoreSettings("inpaint", iters_scale=0.02, candidates=4)

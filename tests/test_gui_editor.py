@@ -430,6 +430,13 @@ def test_export_png_roundtrip_and_original_protected(window, photo, tmp_path):
     window.confirm = lambda q: True
     assert window.export_result(photo) is None and "never overwrites originals" in window.last_error
     assert window.export_timeline("sheet", photo) is None and photo.read_bytes() == original
+    # a place that cannot be written: one message naming the file, nothing left behind
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    for export in (lambda p: window.export_result(p), lambda p: window._export_images("grid", [doc.qimage], "jitter", p)):
+        window.last_error = ""
+        assert export(blocker / "out.png") is None
+        assert window.last_error == f"Cannot write {blocker / 'out.png'}: {blocker} is a file where a folder is needed."
     # ... and over another open photo, in a tab behind this one
     other = tmp_path / "other.png"
     Image.new("RGB", (40, 40), (9, 9, 9)).save(other)

@@ -34,3 +34,39 @@ def test_run_app_stops_before_qt_with_the_reason(monkeypatch, capsys):
     monkeypatch.setattr("sys.platform", "linux")
     assert run_app([]) == 2
     assert "cannot open the editor: there is no display" in capsys.readouterr().err
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.qt_no_exception_capture
+def test_an_uncaught_error_in_a_slot_becomes_a_message(monkeypatch, capsys):
+    import sys
+
+    from PySide6.QtCore import QCoreApplication, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from dgp_studio.gui.app import install_error_hook
+
+    class Window:
+        def __init__(self):
+            self.errors = []
+
+        def show_error(self, message):
+            self.errors.append(message)
+
+    app = QApplication.instance() or QApplication([])
+    win = Window()
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored after the test
+    install_error_hook(win)
+
+    def slot():
+        raise OSError(28, "No space left on device", "/data/out.png")
+    QTimer.singleShot(0, slot)
+    for _ in range(20):
+        QCoreApplication.processEvents()
+    assert len(win.errors) == 1
+    assert win.errors[0].startswith("Something went wrong: The disk is full writing /data/out.png")
+    assert "OSError" in capsys.readouterr().err  # the traceback still goes to the console
+    sys.excepthook(KeyboardInterrupt, KeyboardInterrupt(), None)
+    assert len(win.errors) == 1 and app is not None

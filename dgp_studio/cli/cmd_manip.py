@@ -62,6 +62,9 @@ def _write(img, path: Path, inputs, record: dict, made_up: bool = True) -> Path:
         return save_result(img, path, record=dict(record, status="ok"))
     except ValueError as e:  # not an image type
         raise UserError(str(e)) from None
+    except OSError as e:
+        from dgp_studio.core.errors import write_error
+        raise UserError(write_error(path, e)) from None
 
 
 def _size(args, count: int, default: int = 0) -> int:

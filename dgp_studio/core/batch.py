@@ -17,7 +17,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import free_memory, is_out_of_memory
+from .errors import free_memory, is_out_of_memory, write_error
 from .export import METADATA_KEY, check_not_input, read_record, result_format, save_result
 from .fsutil import atomic_write_text
 from .intake import IMAGE_EXTENSIONS, IntakeError, open_image
@@ -156,14 +156,17 @@ def process_file(gan, item: Item, settings: RestoreSettings, mask=None, progress
         img = open_image(item.src)
         out = restore(gan, img, settings, mask=mask, progress=progress, should_stop=should_stop)
         rec = output_record(out, settings, source=item.src, model=model_name, device=device)
-        save_result(out.image, item.out, alpha=out.alpha, record=rec, exif=img.exif)
+        _save(out.image, item, alpha=out.alpha, record=rec, exif=img.exif)
         if session_path is not None:
             from .session import save_session
-            save_session(out.result, session_path, gan, extra={
-                # absolute: manipulations of the session never write over these files, from any folder
-                "source": str(Path(item.src).resolve()), "region": out.region.to_list(),
-                "output": str(Path(item.out).resolve()),
-                "intake_notes": out.notes})
+            try:
+                save_session(out.result, session_path, gan, extra={
+                    # absolute: manipulations of the session never write over these files, from any folder
+                    "source": str(Path(item.src).resolve()), "region": out.region.to_list(),
+                    "output": str(Path(item.out).resolve()),
+                    "intake_notes": out.notes})
+            except OSError as e:
+                raise RestoreError(write_error(session_path, e)) from None
         rec = dict(rec, output=str(item.out), input=item.rel, seconds=round(time.perf_counter() - t0, 3))
         return rec
     except Exception as e:  # noqa: BLE001 - one bad file is reported, never fatal to the batch
@@ -234,11 +237,20 @@ def process_group(gan, items: list[Item], settings: RestoreSettings, mask=None, 
                 out.notes.append(f"restored in a group of {len(ready)} photos (one optimisation loop, "
                                  f"each photo with its own weights)")
             rec = output_record(out, settings, source=item.src, model=model_name, device=device)
-            save_result(out.image, item.out, alpha=out.alpha, record=rec, exif=img.exif)
+            _save(out.image, item, alpha=out.alpha, record=rec, exif=img.exif)
             records[i] = dict(rec, output=str(item.out), input=item.rel)
         except Exception as e:  # noqa: BLE001
             records[i] = _failure(item, settings, e, t0, device)
     return [records[i] for i in range(len(items))]
+
+
+def _save(image, item: Item, **kw) -> None:
+    """The result file; a write that fails (disk full, no permission, a file where a folder should
+    be) is one line naming the result, not the temporary file."""
+    try:
+        save_result(image, item.out, **kw)
+    except OSError as e:
+        raise RestoreError(write_error(item.out, e)) from None
 
 
 def _error(item, settings, msg, t0, device, tb=None) -> dict:

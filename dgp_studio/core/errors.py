@@ -45,6 +45,19 @@ def free_memory() -> None:
         mps.empty_cache()
 
 
+def write_error(path, exc: OSError) -> str:
+    """One line for a result that could not be written to ``path`` (never the temporary file's name)."""
+    if exc.errno == errno.ENOSPC:
+        return f"cannot write {path}: the disk is full - free some space and try again"
+    if isinstance(exc, PermissionError):
+        return f"cannot write {path}: permission denied - choose a folder you can write to"
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        return f"cannot write {path}: {exc.filename or 'a file'} is a file where a folder is needed"
+    if isinstance(exc, IsADirectoryError):
+        return f"cannot write {path}: it is a folder"
+    return f"cannot write {path}: {exc.strerror or _first_line(exc) or type(exc).__name__}"
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0].strip() if text else ""

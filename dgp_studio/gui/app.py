@@ -123,11 +123,32 @@ def display_problem(environ=None, platform: str | None = None, find_library=None
     return None
 
 
+def install_error_hook(win):
+    """An error nobody caught in a slot (Qt calls ``sys.excepthook`` for those) becomes a message
+    in the window instead of a traceback on a console the user may not see; the traceback still
+    goes where it went.  Returns the hook (tests call it)."""
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb):
+        previous(exc_type, exc, tb)
+        if issubclass(exc_type, KeyboardInterrupt):
+            return
+        try:
+            from dgp_studio.core.errors import friendly_error
+            win.show_error(f"Something went wrong: {friendly_error(exc)}\nYour photos and results are kept; "
+                           "the details are on the console.")
+        except Exception:  # noqa: BLE001 - the hook itself must never raise
+            pass
+    sys.excepthook = hook
+    return hook
+
+
 def run_app(argv=None) -> int:
     """``dgp-studio [IMAGES or PROJECTS...] [--model PATH] [--device D] [--theme T]``: the editor's event loop."""
     problem = display_problem()
     if problem:
         print(f"dgp-studio: cannot open the editor: {problem}", file=sys.stderr)
         return 2
-    app, _win = create_window(argv)
+    app, win = create_window(argv)
+    install_error_hook(win)
     return app.exec()

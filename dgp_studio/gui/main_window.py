@@ -784,7 +784,8 @@ class MainWindow(QMainWindow):
         if path:
             if self._is_original(path, self.current):
                 return
-            self.current.mask.save_png(path)
+            if self._write_failed(path, lambda: self.current.mask.save_png(path)):
+                return
             self.status.showMessage(f"Mask saved to {path}", 5000)
 
     # == running ===========================================================================================
@@ -1097,14 +1098,26 @@ class MainWindow(QMainWindow):
         if doc.alpha is not None and img.size == doc.alpha.size and path.suffix.lower() in (".png", ".webp"):
             img = img.copy()
             img.putalpha(doc.alpha)  # the photo's transparency, re-attached to the full-size result
-        try:
-            atomic_save(img, path, exif=doc.exif)
-        except (OSError, ValueError) as e:
-            self.show_error(f"Cannot write {path.name}: {e}")
+        if self._write_failed(path, lambda: atomic_save(img, path, exif=doc.exif)):
             return None
         doc.exported = True
         self.status.showMessage(f"Exported {path}", 6000)
         return path
+
+    def _write_failed(self, path, write) -> bool:
+        """Run ``write()``; a failure (disk full, no permission, not an image type) is a message,
+        and the editor keeps everything."""
+        from dgp_studio.core.errors import write_error
+        try:
+            write()
+        except OSError as e:
+            msg = write_error(path, e)
+            self.show_error(msg[0].upper() + msg[1:] + ".")
+            return True
+        except ValueError as e:
+            self.show_error(f"Cannot write {Path(path).name}: {e}")
+            return True
+        return False
 
     def _is_original(self, path, doc=None) -> bool:
         """Originals are never overwritten: writing over ``doc``'s photo, or any other open photo
@@ -1130,9 +1143,11 @@ class MainWindow(QMainWindow):
         if self._is_original(path, doc):
             return None
         fn = export_gif if kind == "gif" else (lambda s, p: export_sheet(s, p, doc.timeline))
-        out = fn(doc.timeline.snapshots, path)
-        self.status.showMessage(f"Timeline exported to {out}", 6000)
-        return Path(out)
+        written = []
+        if self._write_failed(path, lambda: written.append(fn(doc.timeline.snapshots, path))):
+            return None
+        self.status.showMessage(f"Timeline exported to {written[0]}", 6000)
+        return Path(written[0])
 
     def _export_images(self, kind: str, images: list, name: str, path=None) -> Path | None:
         if not images:
@@ -1148,9 +1163,11 @@ class MainWindow(QMainWindow):
             return None
         pils = [qimage_to_pil(q) for q in images]  # the model's own pixels, as rendered
         img = grid_sheet(pils) if kind == "grid" else pils[0]
-        out = atomic_save(img, path)
-        self.status.showMessage(f"Exported {out}", 6000)
-        return Path(out)
+        written = []
+        if self._write_failed(path, lambda: written.append(atomic_save(img, path))):
+            return None
+        self.status.showMessage(f"Exported {written[0]}", 6000)
+        return Path(written[0])
 
     def export_morph(self, frames: int, path=None, layout: str | None = None) -> int | None:
         """Renders ``frames`` morph frames off the UI thread, then writes them as ``layout``: "gif"
@@ -1190,14 +1207,18 @@ class MainWindow(QMainWindow):
         path, layout = Path(target[0]), target[1]
         pils = [qimage_to_pil(q) for q in images]  # stills keep the model's pixels; the GIF is for viewing
         if layout == "gif":
-            write_gif([enlarge(im, VIEW_SIZE) for im in pils], path, pingpong=True)
+            if self._write_failed(path, lambda: write_gif([enlarge(im, VIEW_SIZE) for im in pils], path,
+                                                          pingpong=True)):
+                return
             self.status.showMessage(f"Morph saved to {path}", 6000)
         elif layout == "strip":
-            atomic_save(grid_sheet(pils, cols=len(pils)), path)
+            if self._write_failed(path, lambda: atomic_save(grid_sheet(pils, cols=len(pils)), path)):
+                return
             self.status.showMessage(f"Morph strip saved to {path}", 6000)
         else:
             stem = path.with_suffix("")
-            write_frames(pils, stem)
+            if self._write_failed(path, lambda: write_frames(pils, stem)):
+                return
             self.status.showMessage(f"{len(pils)} frames saved as {stem.name}_000.png …", 6000)
         self.last_morph_export = path
 
