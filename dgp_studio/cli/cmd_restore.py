@@ -208,8 +208,9 @@ def run(args) -> int:
     if single:
         from dgp_studio.core.batch import foreign_output
         item = items[0]
-        if foreign_output(item):  # refused before the model loads
-            raise UserError(foreign_output(item))
+        foreign = foreign_output(item)
+        if foreign:  # refused before the model loads
+            raise UserError(foreign)
         gan = load_model(args.model, devices[0], need_D=True)
         bar = ProgressBar(item.src.name, enabled=not args.quiet)
         try:
