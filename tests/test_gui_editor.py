@@ -475,6 +475,23 @@ def test_no_model_still_opens_and_explains(qtbot, photo, tmp_path, monkeypatch):
     w.shutdown()
 
 
+def test_a_model_without_discriminator_is_explained_word_for_word(qtbot, model_dir, tmp_path, monkeypatch):
+    from PySide6.QtGui import QTextDocument
+    monkeypatch.setenv("DGP_STUDIO_SETTINGS", str(tmp_path / "s.ini"))
+    g_only = tmp_path / "g_only"
+    g_only.mkdir()
+    (g_only / "G_ema.pth").write_bytes((model_dir / "G_ema.pth").read_bytes())
+    w = MainWindow(model_path=g_only, load_async=False)
+    w.quiet = True
+    qtbot.addWidget(w)
+    w.show()
+    assert w.gan is None and w.banner.isVisible()
+    shown = QTextDocument()
+    shown.setHtml(w.banner.text())                       # the banner is rich text: '<suffix>' must show
+    assert "no discriminator (D_<suffix>.pth or D.pth" in shown.toPlainText()
+    w.shutdown()
+
+
 def test_command_line_opens_images_with_the_given_model(qtbot, photo, model_dir, tmp_path, monkeypatch):
     """What ``dgp-studio photo.png --model DIR`` does before entering the event loop."""
     monkeypatch.setenv("DGP_STUDIO_SETTINGS", str(tmp_path / "s.ini"))

@@ -8,6 +8,7 @@ model_dialog.py.
 """
 from __future__ import annotations
 
+import html
 import threading
 import time
 from pathlib import Path
@@ -457,7 +458,7 @@ class MainWindow(QMainWindow):
         self.status.set_device(dev)
         if gan is None:
             self.status.set_model("no model")
-            self.banner.setText(NO_MODEL_HELP.format(reason=error or ""))
+            self.banner.setText(NO_MODEL_HELP.format(reason=html.escape(error or "")))  # 'D_<suffix>.pth' is no tag
             self.banner.setVisible(True)
             self.status.showMessage("No model: see the note above the canvas", 8000)
         else:
@@ -1277,6 +1278,7 @@ class MainWindow(QMainWindow):
         if getattr(self, "quiet", False):
             return
         box = QMessageBox(QMessageBox.Warning, "DGP Studio", message, QMessageBox.Ok, self)
+        box.setTextFormat(Qt.PlainText)  # file names and messages may hold '<' or '&'
         box.setAttribute(Qt.WA_DeleteOnClose)
         box.open()  # window-modal, does not block the event loop
 
