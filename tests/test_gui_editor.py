@@ -492,6 +492,18 @@ def test_a_model_without_discriminator_is_explained_word_for_word(qtbot, model_d
     w.shutdown()
 
 
+def test_names_with_markup_characters_show_as_written(window, tmp_path):
+    from PySide6.QtGui import QTextDocument
+    odd = tmp_path / "Tom & <b>Jerry<i>.png"
+    Image.new("RGB", (40, 40), (90, 40, 20)).save(odd)
+    doc = window.open_paths([odd])[0]
+    window.cache.put(doc.id, CacheEntry(fake_result(window.gan, fit_square(doc.image, 32)), doc.region, "reconstruct"))
+    window.manip.set_source(doc.id, window.cache.get(doc.id), [], doc.name)
+    shown = QTextDocument()
+    shown.setHtml(window.manip.header.text())
+    assert shown.toPlainText().startswith("Tom & <b>Jerry<i>.png · reconstruct · class ")
+
+
 def test_command_line_opens_images_with_the_given_model(qtbot, photo, model_dir, tmp_path, monkeypatch):
     """What ``dgp-studio photo.png --model DIR`` does before entering the event loop."""
     monkeypatch.setenv("DGP_STUDIO_SETTINGS", str(tmp_path / "s.ini"))

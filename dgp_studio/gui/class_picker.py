@@ -243,7 +243,7 @@ class ClassPicker(QWidget):
         self.star.blockSignals(False)
         self.star.setIcon(icons.icon("mdi6.star" if fav else "mdi6.star-outline",
                                      "#f2b01e" if fav else None))
-        self.chosen.setText(f"<b>Class:</b> {self.label(self._current) if self.names else '—'}")
+        self.chosen.setText(f"<b>Class:</b> {html.escape(self.label(self._current)) if self.names else '—'}")
         show = self._found is not None and self._current is None and bool(self.names)
         if show:
             note = f" {self._found_note}" if self._found_note else ""

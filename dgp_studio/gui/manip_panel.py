@@ -6,6 +6,8 @@ optimisation except "Diverse", which queues new restorations on purpose.
 """
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QPushButton, QSlider, QSpinBox, QStackedLayout, QTabWidget, QVBoxLayout, QWidget)
@@ -255,7 +257,7 @@ class ManipPanel(QWidget):
             res = entry.result
             gan = self._gan()
             cname = gan.class_name(res.class_id) if gan is not None else str(res.class_id)
-            self.header.setText(f"<b>{name}</b> · {entry.task} · class <b>{cname}</b> · "
+            self.header.setText(f"<b>{html.escape(name or '')}</b> · {entry.task} · class <b>{html.escape(cname)}</b> · "
                                 f"{res.steps_done} iterations{' (cancelled, partial)' if res.cancelled else ''}")
             if changed:
                 self.t_class.set_current(res.class_id, emit=False)
@@ -265,7 +267,7 @@ class ManipPanel(QWidget):
                 self.m_a.set_image(tensor_to_qimage(res.image), f"A · {name}")
             self._fill_diverse()
         else:
-            self.header.setText(f"<b>{name}</b>" if name else "")
+            self.header.setText(f"<b>{html.escape(name)}</b>" if name else "")
         self._fill_partners()
         if changed:
             self._shown.clear()

@@ -5,6 +5,8 @@ a quarter of the iterations) and every cell can be edited before pressing Run.
 """
 from __future__ import annotations
 
+import html
+
 from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
@@ -358,7 +360,7 @@ class TaskPanel(QWidget):
         try:
             p = self.preset()
         except ValueError as e:
-            self.summary.setText(f"<span style='color:#e05555'>{e}</span>")
+            self.summary.setText(f"<span style='color:#e05555'>{html.escape(str(e))}</span>")
             return
         self.summary.setText(f"{p.total_iterations:,} iterations in {p.n_stages} stages · "
                              f"{p.select_num} candidates")
