@@ -411,6 +411,14 @@ def test_a_mask_drawn_on_the_stored_pixels_of_a_turned_photo_is_turned_with_it(t
     assert np.array_equal(np.asarray(again.image), np.asarray(out.image))
 
 
+def test_settings_that_would_run_forever_or_overflow_are_refused(photo, capsys):
+    for args, said in ((["--iters-scale", "1e9"], "at most 100"), (["--iters-scale", "0"], "> 0"),
+                       (["--seed", str(10 ** 20)], "--seed must be between")):
+        assert main(["restore", str(photo), "--task", "colorize", "-q", *args]) == 2, args
+        assert said in capsys.readouterr().err, args
+    assert RestoreSettings("colorize", seed=-(2 ** 62), iters_scale=100).seed == -(2 ** 62)
+
+
 def test_a_result_that_cannot_be_written_is_one_line_naming_it(tiny_model_dir, photo, tmp_path, capsys):
     blocker = tmp_path / "blocker"
     blocker.write_text("a file, not a folder")

@@ -345,6 +345,12 @@ def test_settings_quick_defaults_and_overrides():
     assert EvalSettings.make("ablation", ablation_tasks="sr,inpainting").ablation_tasks == ("sr4", "inpaint")
     with pytest.raises(ValueError, match="ablation runs on"):
         EvalSettings.make("ablation", ablation_tasks="reconstruct")
+    # values that would run forever or overflow torch's 64-bit seed (seed + image index) are refused
+    with pytest.raises(ValueError, match="at most 100"):
+        EvalSettings.make("reconstruct", iters_scale=1e9)
+    with pytest.raises(ValueError, match="--seed must be between"):
+        EvalSettings.make("reconstruct", seed=10 ** 20)
+    assert EvalSettings.make("reconstruct", iters_scale=100, seed=2 ** 62).seed == 2 ** 62
 
 
 def test_interrupted_evaluation_resumes_from_stored_runs(tmp_path, tiny_model_dir, monkeypatch):

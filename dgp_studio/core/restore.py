@@ -40,6 +40,10 @@ _ALIASES = {"colorization": "colorize", "colorise": "colorize", "colourise": "co
             "defence": "defend", "defense": "defend", "reconstruction": "reconstruct"}
 
 
+MAX_ITERS_SCALE = 100
+MAX_SEED = 2 ** 62  # torch takes 64-bit seeds; a batch or an evaluation adds the photo's index to it
+
+
 class RestoreError(ValueError):
     """The photo/settings combination cannot be processed; one line for the user."""
 
@@ -69,8 +73,10 @@ class RestoreSettings:
         self.task = canonical_task(self.task)
         if self.scale is not None and int(self.scale) not in (2, 4, 8):
             raise RestoreError(f"--scale must be 2, 4 or 8, not {self.scale}")
-        if self.iters_scale <= 0:
-            raise RestoreError("--iters-scale must be > 0")
+        if not 0 < self.iters_scale <= MAX_ITERS_SCALE:  # 100 = 140,000 iterations: hours, not forever
+            raise RestoreError(f"--iters-scale must be > 0 and at most {MAX_ITERS_SCALE} (1 = the paper's schedule)")
+        if abs(int(self.seed)) > MAX_SEED:
+            raise RestoreError(f"--seed must be between -{MAX_SEED} and {MAX_SEED}")
         if self.candidates is not None and self.candidates < 0:
             raise RestoreError("--candidates must be >= 0")
         if self.feather is not None and self.feather < 0:
