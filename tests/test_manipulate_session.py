@@ -132,6 +132,15 @@ def test_cli_jitter_transfer_morph(tmp_path, tiny_model_dir, gan_and_results):
     assert sa.read_bytes() == before
 
 
+def test_a_mistyped_command_is_named_not_opened_in_the_editor(capsys, monkeypatch):
+    import dgp_studio.gui.app as app
+    monkeypatch.setattr(app, "run_app", lambda argv: pytest.fail(f"the editor was started with {argv}"))
+    for typo in (["restor", "x.jpg", "--task", "colorize"], ["frobnicate"]):
+        assert main(typo) == 2
+        err = capsys.readouterr().err
+        assert f"'{typo[0]}' is neither a command" in err and "restore" in err and "--help" in err
+
+
 def test_cli_help_lists_commands(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--help"])

@@ -45,6 +45,12 @@ def main(argv=None) -> int:
     parser = build_parser()
     known = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()
     if not argv or (argv[0] not in known and not argv[0].startswith("-")):
+        from pathlib import Path
+        if Path(argv[0]).suffix == "" and not Path(argv[0]).exists():
+            # 'dgp-studio restor ...': a mistyped command, not a photo to open in the editor
+            print(f"dgp-studio: '{argv[0]}' is neither a command ({', '.join(sorted(known))}) nor a file; "
+                  "run 'dgp-studio --help'", file=sys.stderr)
+            return 2
         from dgp_studio.gui.app import run_app  # the editor; image paths may follow
         return run_app(argv)
     args = parser.parse_args(argv)
