@@ -67,11 +67,9 @@ def cmd_list(args) -> int:
 
 
 def cmd_add(args) -> int:
-    from dgp_studio.core.modelstore import ModelStoreError, check_model
+    from dgp_studio.core.modelstore import check_model
     try:
-        if not Path(args.path).expanduser().exists():
-            raise ModelStoreError(f"{args.path}: no such file or folder")
-        report = check_model(Path(args.path).expanduser(), hash_files=False)
+        report = check_model(Path(args.path).expanduser(), hash_files=False)  # says so if it is not there
         e = _store().add(args.path, name=args.name or report.name, check=False)
     except _errors() as err:
         raise UserError(str(err)) from None

@@ -40,8 +40,17 @@ _ALIASES = {"colorization": "colorize", "colorise": "colorize", "colourise": "co
             "defence": "defend", "defense": "defend", "reconstruction": "reconstruct"}
 
 
-MAX_ITERS_SCALE = 100
+MAX_ITERS_SCALE = 100  # 140,000 iterations: hours, not forever
 MAX_SEED = 2 ** 62  # torch takes 64-bit seeds; a batch or an evaluation adds the photo's index to it
+
+
+def schedule_problem(iters_scale: float, seed: int) -> str | None:
+    """Why an iteration scale or a seed cannot be used (restore and eval alike), or None."""
+    if not 0 < iters_scale <= MAX_ITERS_SCALE:
+        return f"--iters-scale must be > 0 and at most {MAX_ITERS_SCALE} (1 = the paper's schedule)"
+    if abs(int(seed)) > MAX_SEED:
+        return f"--seed must be between -{MAX_SEED} and {MAX_SEED}"
+    return None
 
 
 class RestoreError(ValueError):
@@ -73,10 +82,9 @@ class RestoreSettings:
         self.task = canonical_task(self.task)
         if self.scale is not None and int(self.scale) not in (2, 4, 8):
             raise RestoreError(f"--scale must be 2, 4 or 8, not {self.scale}")
-        if not 0 < self.iters_scale <= MAX_ITERS_SCALE:  # 100 = 140,000 iterations: hours, not forever
-            raise RestoreError(f"--iters-scale must be > 0 and at most {MAX_ITERS_SCALE} (1 = the paper's schedule)")
-        if abs(int(self.seed)) > MAX_SEED:
-            raise RestoreError(f"--seed must be between -{MAX_SEED} and {MAX_SEED}")
+        problem = schedule_problem(self.iters_scale, self.seed)
+        if problem:
+            raise RestoreError(problem)
         if self.candidates is not None and self.candidates < 0:
             raise RestoreError("--candidates must be >= 0")
         if self.feather is not None and self.feather < 0:

@@ -49,7 +49,7 @@ def is_session_file(path) -> bool:
     """Whether ``path`` holds a DGP Studio session (its header alone is read)."""
     try:
         meta = json.loads(read_metadata(path).get("dgp_studio", ""))
-    except (TensorFileError, json.JSONDecodeError):
+    except (TensorFileError, OSError, json.JSONDecodeError):
         return False
     return isinstance(meta, dict) and meta.get("format") == SESSION_FORMAT
 

@@ -6,6 +6,7 @@ read, and it handles bf16/fp16 which we use for caches and the bundled model.
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -50,42 +51,36 @@ def save_tensors(tensors: dict[str, torch.Tensor], path, metadata: dict[str, str
             f.write(c)
 
 
-def read_metadata(path) -> dict[str, str]:
-    """The ``__metadata__`` block alone, from the header (no tensor data is read)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                raise TensorFileError(f"{path}: too short to be a safetensors file")
-            (n,) = struct.unpack("<Q", head)
-            if n > MAX_HEADER:
-                raise TensorFileError(f"{path}: header length {n} is not plausible (not safetensors)")
-            raw = f.read(n)
-    except OSError as e:
-        raise TensorFileError(f"{path}: cannot read it ({e.strerror or e})") from None
-    try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise TensorFileError(f"{path}: header is not valid JSON (not safetensors)") from None
-    meta = header.get("__metadata__") if isinstance(header, dict) else None
-    return meta if isinstance(meta, dict) else {}
-
-
-def load_tensors(path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    data = Path(path).read_bytes()
-    if len(data) < 8:
+def _read_header(f, path, size: int) -> tuple[dict, int]:
+    """(the JSON header, its length) from an open file of ``size`` bytes, positioned at 0."""
+    head = f.read(8)
+    if len(head) < 8:
         raise TensorFileError(f"{path}: too short to be a safetensors file")
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > MAX_HEADER or 8 + n > len(data):
+    (n,) = struct.unpack("<Q", head)
+    if n > MAX_HEADER or 8 + n > size:
         raise TensorFileError(f"{path}: header length {n} does not fit the file (truncated or not safetensors)")
     try:
-        header = json.loads(data[8:8 + n])
+        header = json.loads(f.read(n))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise TensorFileError(f"{path}: header is not valid JSON ({e})") from None
     if not isinstance(header, dict):
         raise TensorFileError(f"{path}: header is not a JSON object")
+    return header, n
+
+
+def read_metadata(path) -> dict[str, str]:
+    """The ``__metadata__`` block alone, from the header (no tensor data is read)."""
+    with open(path, "rb") as f:
+        header, _ = _read_header(f, path, os.fstat(f.fileno()).st_size)
+    meta = header.get("__metadata__")
+    return meta if isinstance(meta, dict) else {}
+
+
+def load_tensors(path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    with open(path, "rb") as f:
+        header, n = _read_header(f, path, os.fstat(f.fileno()).st_size)
+        buf = memoryview(f.read())
     meta = header.pop("__metadata__", {}) or {}
-    buf = memoryview(data)[8 + n:]
     out = {}
     for name, info in header.items():
         try:

@@ -17,15 +17,6 @@ from .timeline import TimelineData
 _ids = itertools.count(1)
 
 
-def open_image(path):
-    """(8-bit RGB image, alpha or None, note for the user, suggested task or None, EXIF bytes or None,
-    EXIF orientation), through the engine's intake (EXIF, 16-bit, CMYK, palette, alpha, size limits)."""
-    from dgp_studio.core import intake
-    loaded = intake.open_image(path)
-    return (loaded.rgb.convert("RGB"), loaded.alpha, loaded.note, loaded.suggestion, loaded.exif,
-            loaded.info.orientation)
-
-
 class Document:
     def __init__(self, image: Image.Image, path=None, note: str = "", alpha=None, suggestion=None, exif=None,
                  orientation: int = 1):
@@ -64,8 +55,14 @@ class Document:
 
     @classmethod
     def open(cls, path) -> "Document":
-        img, alpha, note, suggestion, exif, orientation = open_image(path)
-        return cls(img, path, note, alpha, suggestion, exif, orientation)
+        from dgp_studio.core import intake  # EXIF, 16-bit, CMYK, palette, alpha, size limits
+        return cls.from_intake(intake.open_image(path), path)
+
+    @classmethod
+    def from_intake(cls, loaded, path=None) -> "Document":
+        """A document for a photo read by ``core.intake.open_image`` (``path``: where it lives, or None)."""
+        return cls(loaded.rgb.convert("RGB"), path, loaded.note, loaded.alpha, loaded.suggestion, loaded.exif,
+                   loaded.info.orientation)
 
     @property
     def name(self) -> str:

@@ -50,6 +50,11 @@ NO_MODEL_HELP = (
     "<code>dgp-studio models</code> lists what is installed. You can still open photos and paint masks.")
 
 
+def _sentence(text: str) -> str:
+    """A one-line engine message ('cannot write ...') as a sentence for the status bar or a box."""
+    return text[:1].upper() + text[1:] + "."
+
+
 # the morph export dialog's file types and the layout each one writes
 MORPH_LAYOUTS = {"GIF, there and back (*.gif)": "gif", "PNG frames (*.png)": "frames",
                  "Side-by-side strip, A to B (*.png *.jpg *.webp)": "strip"}
@@ -775,7 +780,7 @@ class MainWindow(QMainWindow):
                 return
             if turned:
                 from dgp_studio.core.maskimage import TURNED_NOTE
-                self.status.showMessage(TURNED_NOTE[0].upper() + TURNED_NOTE[1:] + ".", 8000)
+                self.status.showMessage(_sentence(TURNED_NOTE), 8000)
 
     def save_mask_dialog(self) -> None:
         if not self.current:
@@ -785,7 +790,7 @@ class MainWindow(QMainWindow):
         if path:
             if self._is_original(path, self.current):
                 return
-            if self._write_failed(path, lambda: self.current.mask.save_png(path)):
+            if self._write(path, lambda: self.current.mask.save_png(path)) is None:
                 return
             self.status.showMessage(f"Mask saved to {path}", 5000)
 
@@ -1099,32 +1104,28 @@ class MainWindow(QMainWindow):
         if doc.alpha is not None and img.size == doc.alpha.size and path.suffix.lower() in (".png", ".webp"):
             img = img.copy()
             img.putalpha(doc.alpha)  # the photo's transparency, re-attached to the full-size result
-        if self._write_failed(path, lambda: atomic_save(img, path, exif=doc.exif)):
+        if self._write(path, lambda: atomic_save(img, path, exif=doc.exif)) is None:
             return None
         doc.exported = True
         self.status.showMessage(f"Exported {path}", 6000)
         return path
 
-    def _write_failed(self, path, write) -> bool:
-        """Run ``write()``; a failure (disk full, no permission, not an image type) is a message,
-        and the editor keeps everything."""
+    def _write(self, path, write):
+        """``write()``'s result (what was written), or None after a message when it failed (disk
+        full, no permission, not an image type); the editor keeps everything either way."""
         from dgp_studio.core.errors import write_error
         try:
-            write()
+            return write()
         except OSError as e:
-            msg = write_error(path, e)
-            self.show_error(msg[0].upper() + msg[1:] + ".")
-            return True
+            self.show_error(_sentence(write_error(path, e)))
         except ValueError as e:
             self.show_error(f"Cannot write {Path(path).name}: {e}")
-            return True
-        return False
+        return None
 
     def _is_original(self, path, doc=None) -> bool:
         """Originals are never overwritten: writing over ``doc``'s photo, or any other open photo
         (a tab in the background is an original too), is refused with a message."""
-        docs = [doc] + [d for d in self.docs if d is not doc] if doc is not None else list(self.docs)
-        if not any(d.path is not None and same_file(path, d.path) for d in docs):
+        if not any(d is not None and d.path is not None and same_file(path, d.path) for d in (doc, *self.docs)):
             return False
         self.show_error(f"{Path(path).name} is the original photo: choose another name "
                         "(DGP Studio never overwrites originals).")
@@ -1144,11 +1145,11 @@ class MainWindow(QMainWindow):
         if self._is_original(path, doc):
             return None
         fn = export_gif if kind == "gif" else (lambda s, p: export_sheet(s, p, doc.timeline))
-        written = []
-        if self._write_failed(path, lambda: written.append(fn(doc.timeline.snapshots, path))):
+        out = self._write(path, lambda: fn(doc.timeline.snapshots, path))
+        if out is None:
             return None
-        self.status.showMessage(f"Timeline exported to {written[0]}", 6000)
-        return Path(written[0])
+        self.status.showMessage(f"Timeline exported to {out}", 6000)
+        return Path(out)
 
     def _export_images(self, kind: str, images: list, name: str, path=None) -> Path | None:
         if not images:
@@ -1164,11 +1165,11 @@ class MainWindow(QMainWindow):
             return None
         pils = [qimage_to_pil(q) for q in images]  # the model's own pixels, as rendered
         img = grid_sheet(pils) if kind == "grid" else pils[0]
-        written = []
-        if self._write_failed(path, lambda: written.append(atomic_save(img, path))):
+        out = self._write(path, lambda: atomic_save(img, path))
+        if out is None:
             return None
-        self.status.showMessage(f"Exported {written[0]}", 6000)
-        return Path(written[0])
+        self.status.showMessage(f"Exported {out}", 6000)
+        return Path(out)
 
     def export_morph(self, frames: int, path=None, layout: str | None = None) -> int | None:
         """Renders ``frames`` morph frames off the UI thread, then writes them as ``layout``: "gif"
@@ -1208,17 +1209,17 @@ class MainWindow(QMainWindow):
         path, layout = Path(target[0]), target[1]
         pils = [qimage_to_pil(q) for q in images]  # stills keep the model's pixels; the GIF is for viewing
         if layout == "gif":
-            if self._write_failed(path, lambda: write_gif([enlarge(im, VIEW_SIZE) for im in pils], path,
-                                                          pingpong=True)):
+            if self._write(path, lambda: write_gif([enlarge(im, VIEW_SIZE) for im in pils], path,
+                                                   pingpong=True)) is None:
                 return
             self.status.showMessage(f"Morph saved to {path}", 6000)
         elif layout == "strip":
-            if self._write_failed(path, lambda: atomic_save(grid_sheet(pils, cols=len(pils)), path)):
+            if self._write(path, lambda: atomic_save(grid_sheet(pils, cols=len(pils)), path)) is None:
                 return
             self.status.showMessage(f"Morph strip saved to {path}", 6000)
         else:
             stem = path.with_suffix("")
-            if self._write_failed(path, lambda: write_frames(pils, stem)):
+            if self._write(path, lambda: write_frames(pils, stem)) is None:
                 return
             self.status.showMessage(f"{len(pils)} frames saved as {stem.name}_000.png …", 6000)
         self.last_morph_export = path

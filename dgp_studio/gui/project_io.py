@@ -32,10 +32,11 @@ from PySide6.QtGui import QImage
 from dgp_studio.core import project as core_project
 from dgp_studio.core.cache import CachedResult, model_id
 from dgp_studio.core.imaging import center_square
+from dgp_studio.core.intake import open_image
 from dgp_studio.core.presets import Preset
 
 from . import pipeline, run_cache
-from .document import Document, open_image
+from .document import Document
 from .imageconv import array_to_qimage
 from .mask_layer import alpha_view
 from .session_cache import CacheEntry
@@ -343,10 +344,11 @@ def read_document(path, project: core_project.Project | None = None, project_pat
     path = Path(path)
     p = project if project is not None else core_project.open_project(path)
     data = p.original_bytes(project_dir=path.parent)
-    img, alpha, note, suggestion, exif, orientation = open_image(data)
+    loaded = open_image(data)
     original = Path(p.image_path) if p.image_path else None
     on_disk = original is not None and original.is_file() and _same_bytes(original, p.image_sha256)
-    doc = Document(img, original if on_disk else None, note, alpha, suggestion, exif, orientation)
+    doc = Document.from_intake(loaded, original if on_disk else None)
+    img = doc.image
     if not on_disk:
         doc.original_bytes = data  # re-saving embeds the same file, byte for byte
     doc.embed = p.embedded

@@ -51,11 +51,10 @@ class EvalSettings:
             iters_scale = QUICK_ITERS_SCALE if quick else 1.0
         if select_num is None and quick:
             select_num = QUICK_SELECT_NUM
-        from ..restore import MAX_ITERS_SCALE, MAX_SEED
-        if not 0 < iters_scale <= MAX_ITERS_SCALE:
-            raise ValueError(f"--iters-scale must be > 0 and at most {MAX_ITERS_SCALE} (1 = the paper's schedule)")
-        if abs(int(seed)) > MAX_SEED:
-            raise ValueError(f"--seed must be between -{MAX_SEED} and {MAX_SEED}")
+        from ..restore import schedule_problem
+        problem = schedule_problem(iters_scale, seed)
+        if problem:
+            raise ValueError(problem)
         abl = parse_tasks(ablation_tasks)
         bad = [a for a in abl if a not in ABLATION_SUBTASKS]
         if bad:
