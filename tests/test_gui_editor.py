@@ -455,6 +455,60 @@ def test_export_png_roundtrip_and_original_protected(window, photo, tmp_path):
     assert window.export_timeline("gif", tmp_path / "t.gif") is None  # empty timeline: a message
 
 
+@pytest.fixture
+def clipboard():
+    cb = QApplication.clipboard()
+    cb.clear()
+    yield cb
+    cb.clear()  # mime data left on the offscreen clipboard crashes the interpreter's exit
+
+
+def test_paste_an_image_or_files_and_copy_the_result(window, photo, qtbot, clipboard, monkeypatch):
+    from PySide6.QtGui import QImage
+    assert window.paste() == [] and "holds no image" in window.last_error
+    # a screenshot-like image with transparency: pixels and alpha arrive as they were
+    rng = np.random.default_rng(3)
+    rgba = rng.integers(0, 256, (45, 70, 4), dtype=np.uint8)
+    rgba[..., 3] = np.linspace(0, 255, 70).astype(np.uint8)[None, :]
+    clipboard.setImage(QImage(rgba.data, 70, 45, 4 * 70, QImage.Format_RGBA8888).copy())
+    window.actions["paste"].trigger()
+    doc = window.current
+    assert doc.path is None and doc.size == (70, 45) and doc.name.startswith("untitled-")
+    assert np.array_equal(np.asarray(doc.alpha), rgba[..., 3])
+    opaque = rgba[..., 3] == 255
+    assert np.array_equal(np.asarray(doc.image)[opaque], rgba[..., :3][opaque])
+    # a file copied in a file manager opens as that file (not as its icon)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(photo))])
+    mime.setImageData(QImage(16, 16, QImage.Format_RGB32))
+    clipboard.setMimeData(mime)
+    opened = window.paste()
+    assert [d.path for d in opened] == [photo] and window.current.path == photo
+    # an image above the pixel limit is refused like a file would be, and nothing opens
+    monkeypatch.setenv("DGP_STUDIO_MAX_PIXELS", "1000")
+    clipboard.setImage(QImage(50, 50, QImage.Format_RGB32))
+    n = len(window.docs)
+    assert window.paste() == [] and len(window.docs) == n
+    assert window.last_error.startswith("The pasted image was not opened:") and "limit" in window.last_error
+    monkeypatch.delenv("DGP_STUDIO_MAX_PIXELS")
+    # copy: nothing yet, then the full-size result with the photo's transparency
+    window.set_current(doc)
+    window.last_error = ""
+    assert not window.copy_result() and "Nothing to copy" in window.last_error
+    window.task_panel.set_task("colorization")         # a pasted photo runs like an opened one
+    window.task_panel.set_preset(short_preset("colorization", total=10, select_num=3))
+    assert window.run_restoration()
+    wait_idle(qtbot, window)
+    window.actions["copy"].trigger()
+    got = clipboard.image().convertToFormat(QImage.Format_RGBA8888)
+    expect = window.result_image(doc)
+    assert (got.width(), got.height()) == expect.size == (70, 45)
+    buf = np.frombuffer(got.constBits(), np.uint8, got.bytesPerLine() * got.height()).reshape(got.height(), -1)
+    buf = buf[:, :4 * got.width()].reshape(got.height(), got.width(), 4)
+    assert np.array_equal(buf[..., :3], np.asarray(expect))
+    assert np.array_equal(buf[..., 3], np.asarray(doc.alpha))
+
+
 def _camera_exif() -> bytes:
     ex = Image.Exif()
     ex[0x010F] = "Kodak"

@@ -16,17 +16,18 @@ from pathlib import Path
 from PIL import Image
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QColor
-from PySide6.QtWidgets import (QButtonGroup, QColorDialog, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow,
-                               QMenu, QMessageBox, QSlider, QSpinBox, QStackedWidget, QTabBar, QToolBar,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QButtonGroup, QColorDialog, QDockWidget, QFileDialog, QHBoxLayout,
+                               QLabel, QMainWindow, QMenu, QMessageBox, QSlider, QSpinBox, QStackedWidget, QTabBar,
+                               QToolBar, QToolButton, QVBoxLayout, QWidget)
 
+from dgp_studio.core import intake
 from dgp_studio.core.errors import friendly_error
 from dgp_studio.core.export import RESULT_FORMATS
 from dgp_studio.core.imaging import to_pil
 from dgp_studio.core.restore import colours_from_searched_class
 from dgp_studio.core.sheets import VIEW_SIZE, enlarge, frame_path, grid_sheet, write_frames, write_gif
 
-from . import icons, pipeline, run_cache, settings, shortcuts
+from . import clipboard, icons, pipeline, run_cache, settings, shortcuts
 from .autosave import CHOICES as AUTOSAVE_CHOICES, AutosaveManager
 from .canvas import Canvas, Tool
 from .document import Document
@@ -199,6 +200,8 @@ class MainWindow(QMainWindow):
         A("export", lambda: self.export_result(), "mdi6.export-variant")
         A("close", lambda: self.current and self.close_document(self.current), "mdi6.close")
         A("quit", self.close)
+        A("copy", self.copy_result, "mdi6.content-copy", text="Copy result")
+        A("paste", self.paste, "mdi6.content-paste", text="Paste as a new photo")
         A("undo", self.undo, "mdi6.undo")
         A("redo", self.redo, "mdi6.redo")
         self.tool_actions = {}
@@ -282,6 +285,9 @@ class MainWindow(QMainWindow):
         f.addAction(self.actions["quit"])
         e = mb.addMenu("&Edit")
         for k in ("undo", "redo"):
+            e.addAction(self.actions[k])
+        e.addSeparator()
+        for k in ("copy", "paste"):
             e.addAction(self.actions[k])
         e.addSeparator()
         for k in ("mask_fill", "mask_clear", "mask_invert"):
@@ -562,11 +568,43 @@ class MainWindow(QMainWindow):
             self.show_error("Some files were not opened:\n" + "\n".join(errors))
         return opened
 
-    def add_image(self, image: Image.Image, name: str = "untitled") -> Document:
-        doc = Document(image, None)
-        doc.path = None
+    def add_image(self, image: Image.Image) -> Document | None:
+        """A photo without a file (pasted): read like a file's pixels (alpha, modes, size limit)."""
+        try:
+            doc = Document.from_intake(intake.open_image(image))
+        except Exception as e:  # noqa: BLE001 - a refused image becomes a message
+            self.show_error(f"The pasted image was not opened: {friendly_error(e)}")
+            return None
         self._add_document(doc)
         return doc
+
+    def paste(self) -> list[Document]:
+        """Ctrl+V: files copied in a file manager open as files; image data opens as a new,
+        untitled photo (export or save it as a project to keep it)."""
+        kind, what = clipboard.pasted(QApplication.clipboard().mimeData())
+        if kind == "files":
+            return self.open_paths(what)
+        if kind == "image":
+            doc = self.add_image(what)
+            if doc is not None:
+                self.status.showMessage(f"Pasted as {doc.name} ({doc.size[0]} × {doc.size[1]})", 6000)
+            return [doc] if doc is not None else []
+        self.show_error("The clipboard holds no image: copy an image or a photo's file first.")
+        return []
+
+    def copy_result(self) -> bool:
+        """Ctrl+C: the full-size result on screen, with the photo's transparency, to the clipboard."""
+        doc = self.current
+        img = self.result_image(doc) if doc is not None else None
+        if img is None:
+            self.show_error("Nothing to copy yet: run a restoration first (Ctrl+R).")
+            return False
+        if doc.alpha is not None and img.size == doc.alpha.size:
+            img = img.copy()
+            img.putalpha(doc.alpha)
+        clipboard.copy_image(img)
+        self.status.showMessage(f"Copied the result ({img.width} × {img.height})", 4000)
+        return True
 
     def _add_document(self, doc: Document, activate: bool = True) -> None:
         self.docs.append(doc)
@@ -1292,7 +1330,6 @@ class MainWindow(QMainWindow):
         dlg.open()
 
     def set_theme(self, choice: str) -> None:
-        from PySide6.QtWidgets import QApplication
         from .app import apply_theme
         self.theme_choice = choice
         settings.set_value("theme", choice)

@@ -15,6 +15,8 @@ SHORTCUTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "export": ("File", "Export result…", ("Ctrl+E",)),
     "close": ("File", "Close photo", ("Ctrl+W",)),
     "quit": ("File", "Quit", ("Ctrl+Q",)),
+    "copy": ("File", "Copy the result", ("Ctrl+C",)),
+    "paste": ("File", "Paste an image as a new photo", ("Ctrl+V",)),
     "undo": ("Mask", "Undo", ("Ctrl+Z",)),
     "redo": ("Mask", "Redo", ("Ctrl+Shift+Z", "Ctrl+Y")),
     "tool_region": ("Tools", "Region selector", ("V",)),
