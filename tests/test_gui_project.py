@@ -221,6 +221,74 @@ def test_original_changed_or_damaged_project_is_a_message(qtbot, model_dir, user
     w.shutdown()
 
 
+def _rewrite_project(src, dst, edit):
+    """Copy a .dgp with its project.json changed by ``edit(doc)`` (member checksums stay valid)."""
+    import json
+    with zipfile.ZipFile(src) as zf:
+        items = {n: zf.read(n) for n in zf.namelist()}
+    doc = json.loads(items["project.json"])
+    edit(doc)
+    items["project.json"] = json.dumps(doc).encode()
+    with zipfile.ZipFile(dst, "w") as zf:
+        for n, data in items.items():
+            zf.writestr(n, data)
+
+
+def test_damaged_records_in_a_project_are_left_out_without_a_crash(qtbot, model_dir, user_dirs, tmp_path):
+    """A stage record of the wrong length reached the loss plot's paintEvent, whose error left its
+    painter active: Qt crashed (segfault, every open photo lost).  A seed beyond the spin box
+    raised OverflowError out of Open.  Both records are now refused on reading."""
+    photo = make_photo(tmp_path / "p.png", 4)
+    w = new_window(qtbot, model_dir)
+    doc = w.open_paths([photo])[0]
+    run(qtbot, w, "colorization", short_preset("colorization", 10), seed=7)
+    assert w.projects.save(doc, tmp_path / "good.dgp", embed=True, wait=True)
+    w.close_document(doc)
+
+    def damage(d):
+        d["settings"]["timeline"]["stages"] = [[1, 2, 3, 4, 5, 6, 7]]
+        d["settings"]["panel"]["seed"] = 10 ** 30
+    _rewrite_project(tmp_path / "good.dgp", tmp_path / "bad.dgp", damage)
+    w.task_panel.seed.setValue(5)
+    with pytest.warns(RuntimeWarning):
+        opened = w.open_paths([tmp_path / "bad.dgp"])
+    assert len(opened) == 1 and w.current is opened[0]
+    tl = opened[0].timeline
+    assert tl.stages == [] and tl.snapshots == []         # the damaged timeline is left out whole
+    assert w.task_panel.seed.value() == 5                  # the impossible seed is skipped
+    assert w.cache.get(opened[0].id) is not None           # the result itself still comes back
+    for view in (w.timeline.curve, w.timeline.strip):
+        view.repaint()
+    qtbot.wait(50)
+    _rewrite_project(tmp_path / "good.dgp", tmp_path / "neg.dgp",
+                     lambda d: d["settings"]["timeline"].update(stages=[[1, -2, 3]], total_steps=-1))
+    with pytest.warns(RuntimeWarning):
+        assert len(w.open_paths([tmp_path / "neg.dgp"])) == 1
+    assert w.current.timeline.stages == []
+    w.shutdown()
+
+
+def test_an_error_while_painting_ends_the_painter(qtbot):
+    from PySide6.QtWidgets import QWidget
+
+    from dgp_studio.gui.painting import paints
+    seen = []
+
+    class Broken(QWidget):
+        @paints
+        def paintEvent(self, p, _e):
+            seen.append(p)
+            assert p.isActive()
+            raise ValueError("a damaged record")
+
+    b = Broken()
+    qtbot.addWidget(b)
+    b.resize(50, 50)
+    with pytest.raises(ValueError, match="damaged record"):
+        b.grab()                                           # paints now (into a pixmap); PySide re-raises here
+    assert seen and not seen[-1].isActive()                # ended although the paint failed
+
+
 def test_a_moved_original_is_located_and_relinked(qtbot, model_dir, user_dirs, tmp_path):
     (tmp_path / "photos").mkdir()
     photo = make_photo(tmp_path / "photos" / "p.png", 3)

@@ -7,6 +7,8 @@ from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from .painting import paints
+
 
 class ImageView(QWidget):
     """Draws one image as large as fits, keeping its aspect, with a caption under it."""
@@ -34,8 +36,8 @@ class ImageView(QWidget):
         w, h = self.image.width() * s, self.image.height() * s
         return QRectF(avail.center().x() - w / 2, avail.center().y() - h / 2, w, h)
 
-    def paintEvent(self, _e) -> None:
-        p = QPainter(self)
+    @paints
+    def paintEvent(self, p: QPainter, _e) -> None:
         pal = self.palette()
         r = self.image_rect()
         if self.image is None:
@@ -123,8 +125,8 @@ class ImageGrid(QWidget):
     def sizeHint(self) -> QSize:
         return QSize(480, 360)
 
-    def paintEvent(self, _e) -> None:
-        p = QPainter(self)
+    @paints
+    def paintEvent(self, p: QPainter, _e) -> None:
         pal = self.palette()
         if not self.images:
             p.setPen(QPen(pal.color(QPalette.PlaceholderText), 1.5, Qt.DashLine))

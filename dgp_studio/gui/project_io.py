@@ -44,6 +44,7 @@ from .timeline import TimelineData
 from .worker import Snapshot
 
 EDITOR_FORMAT = 1
+MAX_STEPS = 10_000_000  # far above any schedule (the paper's longest is 1,400 iterations); a damaged record is not
 PROJECT_FILTER = "DGP Studio projects (*.dgp)"
 SUFFIX = core_project.SUFFIX
 
@@ -174,9 +175,10 @@ def apply_panel_settings(tp, d: dict) -> None:
                 tp._mark_edited()
         cid = d.get("class_id")
         tp.classes.set_current(cid if isinstance(cid, int) else None)
-        if isinstance(d.get("seed"), int):
-            tp.seed.setValue(d["seed"])
-    except (KeyError, TypeError, ValueError) as e:
+        seed = d.get("seed")
+        if isinstance(seed, int) and tp.seed.minimum() <= seed <= tp.seed.maximum():
+            tp.seed.setValue(seed)
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         warnings.warn(f"project: task settings partly restored ({e})", RuntimeWarning)
 
 
@@ -396,7 +398,12 @@ def restore_timeline(tl: TimelineData, p: core_project.Project) -> None:
     try:
         tl.label = str(meta.get("label") or "")
         tl.stages = [tuple(int(v) for v in s) for s in meta.get("stages") or []]
+        # (first step, iterations, groups tuned) each, within what a run can have: the views draw them
+        if not all(len(s) == 3 and all(0 <= v <= MAX_STEPS for v in s) for s in tl.stages):
+            raise ValueError("bad stage record")
         tl.total_steps = int(meta.get("total_steps") or 0)
+        if not 0 <= tl.total_steps <= MAX_STEPS:
+            raise ValueError("bad step count")
         tl.finished = bool(meta.get("finished", True))
         last = None
         for snap in p.timeline:

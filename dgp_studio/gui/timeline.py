@@ -20,6 +20,7 @@ from dgp_studio.core.sheets import write_gif
 from . import icons
 from .export import atomic_save
 from .imageconv import qimage_to_pil
+from .painting import paints
 
 STAGE_COLOURS = ["#4c8dff", "#ff9f40", "#39c47a", "#d35ddb", "#f25f5c", "#2ec4d6", "#c9b800", "#8c6dff"]
 
@@ -128,8 +129,8 @@ class LossCurve(QWidget):
         self.marker_step = step
         self.update()
 
-    def paintEvent(self, _e) -> None:
-        p = QPainter(self)
+    @paints
+    def paintEvent(self, p: QPainter, _e) -> None:
         pal = self.palette()
         p.fillRect(self.rect(), pal.color(QPalette.Base))
         fg = pal.color(QPalette.Text)
@@ -282,8 +283,8 @@ class SnapshotStrip(QWidget):
         else:
             super().keyPressEvent(e)
 
-    def paintEvent(self, e) -> None:
-        p = QPainter(self)
+    @paints
+    def paintEvent(self, p: QPainter, e) -> None:
         pal = self.palette()
         p.fillRect(self.rect(), pal.color(QPalette.Base))
         d = self.data
