@@ -77,6 +77,38 @@ def test_session_errors(tmp_path, gan_and_results):
         load_session(path, other)
 
 
+def test_a_damaged_session_or_cache_entry_is_refused_before_rendering(tmp_path, gan_and_results):
+    """Sessions carry no checksum: a wrong-shaped z failed inside G ('mat1 and mat2 shapes cannot
+    be multiplied') and a NaN rendered as a black image without a word."""
+    import json
+
+    from dgp_studio.core.cache import CacheError, CachedResult
+    from dgp_studio.core.tensorfile import load_tensors, save_tensors
+    gan, a, _ = gan_and_results
+    tensors, raw = load_tensors(save_session(a, tmp_path / "a.dgps", gan))
+    meta = json.loads(raw["dgp_studio"])
+    dim_z, width = a.z.shape[1], a.class_embedding.shape[1]
+    w_name = next(k for k in a.generator_state if k.endswith("weight") and a.generator_state[k].dim() == 4)
+    cases = {
+        "z": ({"z": torch.zeros(1, dim_z + 3)}, {}, rf"its z has shape \(1, {dim_z + 3}\), the model needs \(1, {dim_z}\)"),
+        "nan": ({"z": torch.full((1, dim_z), float("nan"))}, {}, "its z holds values that are not finite"),
+        "emb": ({"class_embedding": torch.zeros(1, width - 1)}, {}, "its class embedding has shape"),
+        "cls": ({}, {"class_id": 99}, "its class 99 is not one of the model's 5 classes"),
+        "inf": ({"G." + w_name: torch.full_like(a.generator_state[w_name], float("inf"))}, {},
+                f"generator tensor '{w_name}' holds values that are not finite"),
+    }
+    for name, (t_edit, m_edit, message) in cases.items():
+        path = tmp_path / f"{name}.dgps"
+        save_tensors(dict(tensors, **t_edit), path, {"dgp_studio": json.dumps(dict(meta, **m_edit))})
+        with pytest.raises(SessionError, match="damaged or not made for this model: " + message):
+            load_session(path, gan)
+    # the same check guards cached results (disk cache, projects): a NaN z is never rendered
+    entry = CachedResult.from_result(replace(a, z=torch.full_like(a.z, float("nan"))), gan, key="ab" * 32)
+    with pytest.raises(CacheError, match="does not fit the model: its z holds values that are not finite"):
+        entry.to_result(gan)
+    assert torch.equal(CachedResult.from_result(a, gan, key="cd" * 32).to_result(gan).z, a.z)
+
+
 def test_cli_jitter_transfer_morph(tmp_path, tiny_model_dir, gan_and_results):
     gan, a, b = gan_and_results
     sa = save_session(a, tmp_path / "a.dgps", gan)

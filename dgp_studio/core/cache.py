@@ -55,6 +55,7 @@ from .imaging import to_tensor
 from .color import is_gray
 from .presets import Preset
 from .reconstructor import ReconstructionResult
+from .resultcheck import fit_problem
 from .session import model_fingerprint
 from .tensorfile import TensorFileError, load_tensors, save_tensors
 
@@ -360,7 +361,7 @@ class CachedResult:
                 hist.append(h)
             z = torch.tensor(m["z"], dtype=torch.float32).reshape(m["z_shape"])
             c = torch.tensor(m["class_embedding"], dtype=torch.float32).reshape(m["class_embedding_shape"])
-            return ReconstructionResult(
+            result = ReconstructionResult(
                 image=imgs["image"], final=imgs["final"], z=z, class_id=int(m["class_id"]),
                 class_embedding=c, generator_state=state, target=imgs["target"], observed=imgs["observed"],
                 preset=Preset.from_dict(m["preset"]), task=str(m["task"]), seed=int(m["seed"]),
@@ -373,6 +374,10 @@ class CachedResult:
             raise
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as e:
             raise CacheError(f"cached result is incomplete or inconsistent ({type(e).__name__}: {e})") from None
+        problem = fit_problem(result, gan)
+        if problem:
+            raise CacheError(f"cached result does not fit the model: {problem}")
+        return result
 
     # ---- files ----
     def write(self, folder, stem: str | None = None) -> tuple[Path, Path]:

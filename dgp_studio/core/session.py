@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .presets import Preset
 from .reconstructor import ReconstructionResult
+from .resultcheck import fit_problem
 from .tensorfile import TensorFileError, load_tensors, read_metadata, save_tensors
 
 SESSION_FORMAT = "dgp-studio-session"
@@ -100,8 +101,7 @@ def load_session(path, gan=None) -> tuple[ReconstructionResult, dict]:
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise SessionError(f"{path}: incomplete session ({e})") from None
     if gan is not None:
-        own = gan.G.state_dict()
-        for k, v in own.items():
-            if k not in state or tuple(state[k].shape) != tuple(v.shape):
-                raise SessionError(f"{path}: generator tensor '{k}' does not fit the loaded model")
+        problem = fit_problem(result, gan)
+        if problem:
+            raise SessionError(f"{path}: damaged or not made for this model: {problem}")
     return result, meta
