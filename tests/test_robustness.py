@@ -159,6 +159,33 @@ def test_a_model_without_discriminator_fails_once_with_its_name(gan, model_dir, 
     assert sorted(p.name for p in photos.iterdir()) == ["a.png", "b.png"]  # nothing written
 
 
+def test_config_json_only_names_things_and_odd_values_are_not_used(gan, model_dir, tmp_path, capsys):
+    """The architecture is read off the tensors; config.json gives the model's name and class
+    names.  Class names that were not strings made 'models check' end in a TypeError traceback;
+    a name with path separators went into eval's default folder ('eval-<name>')."""
+    from dgp_studio.cli.main import main
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for f in ("G_ema.pth", "D.pth"):
+        (folder / f).write_bytes((model_dir / f).read_bytes())
+    n = gan.config.n_classes
+
+    def with_config(doc):
+        (folder / "config.json").write_text(json.dumps(doc))
+        return load_biggan(folder)
+    own = [f"kind {i}" for i in range(n)]
+    assert with_config({"name": "my prior", "class_names": own}).config.class_names == own
+    for odd in (list(range(n)), own[:-1], "abcde", [""] * n):
+        assert with_config({"class_names": odd}).config.class_names != odd
+        assert main(["models", "check", str(folder)]) == 0      # the default names, no traceback
+        assert "Traceback" not in capsys.readouterr().err
+    loaded = with_config({"name": "x/../../../tmp/evil\\n", "class_names": own})
+    assert "/" not in loaded.name and "\\" not in loaded.name and loaded.name.startswith("x_")
+    assert with_config({"name": 5}).name == "m"                  # not a string: the folder's name
+    with pytest.raises(CheckpointError, match="config.json: not a model description"):
+        with_config([1, 2])
+
+
 # -- out of memory ---------------------------------------------------------------------------------------
 OOMS = [
     lambda: torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 7.79 GiB total)"),

@@ -172,6 +172,8 @@ def load_biggan(path=None, device="cpu", d_path=None, with_D: bool = True) -> Bi
                 config_extra = json.loads(cfg_file.read_text())
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
                 raise CheckpointError(f"{cfg_file}: not valid JSON ({e})") from None
+            if not isinstance(config_extra, dict):
+                raise CheckpointError(f"{cfg_file}: not a model description (a JSON object is expected)")
         g_path, found_d = _find_pair(path)
         d_path = d_path or found_d
     elif path.exists():
@@ -186,10 +188,11 @@ def load_biggan(path=None, device="cpu", d_path=None, with_D: bool = True) -> Bi
     G_sd = read_state_dict(g_path)
     D_sd = read_state_dict(d_path) if (with_D and d_path) else None
     cfg = infer_config(G_sd, D_sd, g_path, d_path)
-    if config_extra.get("class_names"):
-        names = list(config_extra["class_names"])
-        if len(names) == cfg.n_classes:
-            cfg.class_names = names
+    names = config_extra.get("class_names")
+    # the architecture comes from the tensors; config.json only names things (and is ignored where odd)
+    if isinstance(names, list) and len(names) == cfg.n_classes and all(isinstance(n, str) and n.strip()
+                                                                       for n in names):
+        cfg.class_names = [n.strip() for n in names]
     with torch.device("meta"):
         G = Generator(cfg)
         D = Discriminator(cfg) if D_sd is not None else None
@@ -203,9 +206,18 @@ def load_biggan(path=None, device="cpu", d_path=None, with_D: bool = True) -> Bi
     if D is not None:
         D.eval()
         D.requires_grad_(False)
-    name = config_extra.get("name") or (path.name if path.is_dir() else path.stem)
+    name = _plain_name(config_extra.get("name")) or (path.name if path.is_dir() else path.stem)
     gan = BigGAN(G, D, cfg, name=name, source=str(path))
     return gan.to(device)
+
+
+def _plain_name(name) -> str | None:
+    """config.json's model name, usable in file names (eval's default folder is 'eval-<name>'):
+    no path separators or control characters, at most 80 characters."""
+    if not isinstance(name, str):
+        return None
+    safe = "".join("_" if c in '/\\:*?"<>|' or ord(c) < 32 else c for c in name.strip())[:80]
+    return safe.strip(" .") or None
 
 
 def _reset_missing_in(G, sd) -> None:
