@@ -108,6 +108,12 @@ def test_a_damaged_registry_is_reported_and_never_overwritten(store, model_dir):
     with pytest.raises(ModelStoreError, match="damaged"):
         store.add(model_dir)
     assert (store.dir / "models.json").read_text() == "{broken"
+    # a version that is not a number was a TypeError out of 'models list'
+    odd = '{"format": "dgp-studio-models", "version": "2", "models": []}'
+    (store.dir / "models.json").write_text(odd)
+    with pytest.warns(RuntimeWarning, match=r"damaged \(no format version\)"):
+        assert [e.name for e in store.list()] == ["dgp-prior-64"]
+    assert (store.dir / "models.json").read_text() == odd
 
 
 def test_cli(store, model_dir, capsys, tmp_path):

@@ -131,8 +131,11 @@ class ModelStore:
             doc = json.loads(self.registry.read_bytes())
             if not isinstance(doc, dict) or doc.get("format") != FORMAT:
                 raise ValueError("not a model registry")
-            if doc.get("version", 0) > VERSION:
-                raise ValueError(f"written by a newer DGP Studio (format {doc['version']})")
+            version = doc.get("version", 0)
+            if not isinstance(version, int):
+                raise ValueError("no format version")
+            if version > VERSION:
+                raise ValueError(f"written by a newer DGP Studio (format {version})")
             models = doc.get("models")
             if not isinstance(models, list) or not all(
                     isinstance(m, dict) and isinstance(m.get("name"), str) and isinstance(m.get("path"), str)
