@@ -211,6 +211,30 @@ def test_autosave_left_by_a_killed_process_is_offered(tmp_path, image_file):
     assert find_autosaves([tmp_path], include_default=False) == []
 
 
+def test_damaged_autosave_records_never_stop_the_lookup(tmp_path):
+    """The editor looks for autosaves as it starts: a record with a pid too large for the OS
+    (OverflowError), a time that is not a number or a project path that is not a string made the
+    lookup raise, and the editor did not start.  Such files are skipped or offered, never fatal."""
+    import socket
+
+    from dgp_studio.core.project import _write_zip
+    host = socket.gethostname()
+    records = {
+        "huge_pid": {"pid": 10 ** 30, "host": host, "time": 5.0, "project_path": None},
+        "bad_time": {"pid": 1 << 30, "host": host, "time": "yesterday", "project_path": None},
+        "int_path": {"pid": None, "host": host, "time": 7.0, "project_path": 5},
+        "nul_path": {"pid": -4, "host": host, "time": 6.0, "project_path": "a\0b"},
+    }
+    for name, rec in records.items():
+        _write_zip(Project(settings={"name": name}), tmp_path / f"{name}.dgp.autosave", rec)
+    found = find_autosaves([tmp_path], include_default=False)
+    # offered: no live writer can be shown; skipped: the one whose time cannot be read
+    assert [a.path.name for a in found] == ["int_path.dgp.autosave", "nul_path.dgp.autosave",
+                                            "huge_pid.dgp.autosave"]
+    assert all(a.project_path is None and not a.alive for a in found)
+    assert [a.pid for a in found] == [None, -4, 10 ** 30]
+
+
 # -- acceptance: reopen + manipulate = no optimisation ---------------------------------------------
 def test_reopened_project_manipulates_without_optimisation(gan, tmp_path, monkeypatch):
     a = real_result(gan, tiny_preset("morphing"), class_id=1, image_seed=1)

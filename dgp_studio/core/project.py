@@ -406,7 +406,7 @@ def _alive(rec: dict) -> bool:
     if rec.get("host") != socket.gethostname():
         return False  # another machine's process: we cannot tell, offer it
     pid = rec.get("pid")
-    if not isinstance(pid, int) or pid <= 0:
+    if not isinstance(pid, int) or not 0 < pid < 1 << 31:
         return False
     try:
         os.kill(pid, 0)
@@ -414,7 +414,7 @@ def _alive(rec: dict) -> bool:
         return False
     except PermissionError:
         return True
-    except OSError:
+    except (OSError, OverflowError):
         return False
     start = rec.get("proc_start")
     return start is None or _proc_start(pid) in (None, start)
@@ -472,14 +472,18 @@ def find_autosaves(places=(), include_default: bool = True, include_live: bool =
         rec = _autosave_record(a)
         if rec is None:
             continue
-        alive = _alive(rec)
-        if alive and not include_live:
+        try:  # a damaged record must not stop the editor from starting: the file is just not offered
+            alive = _alive(rec)
+            if alive and not include_live:
+                continue
+            saved = float(rec.get("time") or 0)
+            pp = rec.get("project_path")
+            pp = str(pp) if isinstance(pp, str) and pp and "\0" not in pp else None
+            if pp and Path(pp).is_file() and Path(pp).stat().st_mtime >= saved:
+                continue  # the project was saved after this autosave
+        except (TypeError, ValueError, OverflowError, OSError):
             continue
-        saved = float(rec.get("time") or 0)
-        pp = rec.get("project_path")
-        if pp and Path(pp).is_file() and Path(pp).stat().st_mtime >= saved:
-            continue  # the project was saved after this autosave
-        out.append(Autosave(a, pp, saved, rec.get("pid"), alive))
+        out.append(Autosave(a, pp, saved, rec.get("pid") if isinstance(rec.get("pid"), int) else None, alive))
     return sorted(out, key=lambda x: -x.saved)
 
 
