@@ -71,6 +71,28 @@ def test_batch_with_a_corrupt_file_then_resume(gan, tmp_path):
     assert all(f["losses"] for f in skipped)  # the earlier run's numbers are kept in the log
 
 
+def test_an_odd_record_in_an_earlier_output_does_not_stop_the_log(gan, tmp_path):
+    """A skipped file's log row is built from the record inside its earlier output.  A record
+    with odd types (edited by hand, or another tool's) ended the whole batch in an AttributeError
+    while writing the log; the row now keeps what it can read."""
+    from PIL import PngImagePlugin
+
+    from dgp_studio.core.export import METADATA_KEY
+    src = make_folder(tmp_path / "in", n_good=2, corrupt=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    info = PngImagePlugin.PngInfo()
+    info.add_text(METADATA_KEY, json.dumps({"status": "ok", "losses": "x", "settings": [1], "notes": 5,
+                                            "region": 7, "seconds": "q"}))
+    Image.new("RGB", (8, 8)).save(out / "photo0_colorize.png", pnginfo=info)
+    rep = run_batch(plan(collect_inputs([src]), "colorize", out_dir=out), SETTINGS, gan=gan, log_dir=out)
+    assert rep.count("skipped") == 1 and rep.count("ok") == 1
+    rows = {r["input"]: r for r in csv.DictReader(open(out / "dgp_restore_log.csv"))}
+    assert rows["photo0.jpg"]["status"] == "skipped" and rows["photo0.jpg"]["loss_total"] == ""
+    assert rows["photo0.jpg"]["region"] == "" and rows["photo0.jpg"]["settings"] == "{}"
+    assert rows["photo1.png"]["status"] == "ok" and float(rows["photo1.png"]["loss_total"]) > 0
+
+
 def test_recursive_and_outputs_next_to_inputs(gan, tmp_path):
     src = make_folder(tmp_path / "album", n_good=1, corrupt=False)
     make_folder(src / "1950s", n_good=2, corrupt=False)

@@ -271,16 +271,19 @@ def _skipped(item: Item, done: dict) -> dict:
 
 # -- the log ------------------------------------------------------------------------------------
 def _csv_row(r: dict) -> dict:
-    losses = r.get("losses") or {}
-    s = r.get("settings") or {}
+    # a skipped file's row comes from the record inside its earlier output, which may be odd: types checked
+    losses = r.get("losses") if isinstance(r.get("losses"), dict) else {}
+    s = r.get("settings") if isinstance(r.get("settings"), dict) else {}
+    region = r.get("region") if isinstance(r.get("region"), list) else []
+    notes = r.get("notes") if isinstance(r.get("notes"), list) else []
     return {
         "input": r.get("input", ""), "output": r.get("output", ""), "status": r["status"],
         "error": r.get("error", ""), "seconds": r.get("seconds", ""), "task": r.get("task", ""),
         "class_id": r.get("class_id", ""), "loss_total": losses.get("total", ""), "loss_ftr": losses.get("ftr", ""),
         "loss_mse": losses.get("mse", ""), "loss_nll": losses.get("nll", ""), "steps": r.get("steps", ""),
-        "region": " ".join(map(str, r.get("region") or [])), "device": r.get("device") or "",
+        "region": " ".join(map(str, region)), "device": r.get("device") or "",
         "seed": s.get("seed", ""), "iters_scale": s.get("iters_scale", ""), "candidates": s.get("candidates", ""),
-        "notes": "; ".join(r.get("notes") or []), "settings": json.dumps(s, sort_keys=True),
+        "notes": "; ".join(map(str, notes)), "settings": json.dumps(s, sort_keys=True, default=str),
     }
 
 
