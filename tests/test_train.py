@@ -199,3 +199,41 @@ def test_cli_train_and_resume(data_dir, tmp_path):
     assert main(["train", str(data_dir), "--out", str(other), "-q", "--attn", "none", "--steps", "1"]) == 2
     assert (other / "model" / "README.md").read_text() == "mine" and (other / "train_log.csv").read_text() == "mine"
     assert sorted(p.name for p in other.iterdir()) == ["model", "train_log.csv"]
+
+
+def test_a_damaged_checkpoint_is_one_line_and_kept(data_dir, tmp_path, capsys):
+    """--resume from a cut-short, junk or edited checkpoint.pt ended in a KeyError/TypeError
+    traceback; it is now one line naming the file, and the file stays as it was."""
+    out = tmp_path / "run"
+    args = ["train", str(data_dir), "--out", str(out), "--resolution", "64", "--ch", "4", "--attn", "none",
+            "--dim-z", "10", "--shared-dim", "4", "--batch-size", "2", "--quiet", "--device", "cpu",
+            "--samples-per-class", "1", "--standing-batches", "2", "--D-steps", "1"]
+    assert main(args + ["--steps", "1"]) == 0
+    capsys.readouterr()
+    ck_path = out / "checkpoint.pt"
+    good = ck_path.read_bytes()
+    ck = torch.load(ck_path, weights_only=True)
+    damaged = {
+        "junk": b"hello",
+        "cut": good[: len(good) // 2],
+        "list": [1, 2],
+        "no_G": {k: v for k, v in ck.items() if k != "G"},
+        "settings": dict(ck, config="x"),
+        "step": dict(ck, step="abc"),
+        "rng": dict(ck, data_gen=torch.zeros(3)),
+    }
+    expect = {"junk": "cannot be read", "cut": "cannot be read", "list": "not a DGP Studio training checkpoint",
+              "no_G": "no 'G'", "settings": "damaged training checkpoint", "step": "damaged training checkpoint",
+              "rng": "damaged training checkpoint"}
+    for name, content in damaged.items():
+        if isinstance(content, bytes):
+            ck_path.write_bytes(content)
+        else:
+            torch.save(content, ck_path)
+        before = ck_path.read_bytes()
+        assert main(args + ["--steps", "2", "--resume"]) == 2, name
+        full = capsys.readouterr().err
+        err = full.strip().splitlines()[-1]
+        assert "Traceback" not in full and err.startswith("dgp-studio: error: ") and str(ck_path) in err, full
+        assert expect[name] in err, err
+        assert ck_path.read_bytes() == before

@@ -70,6 +70,25 @@ def hardware_description(device: torch.device) -> str:
     return f"{name}, {torch.get_num_threads()} thread(s)"
 
 
+CHECKPOINT_KEYS = ("step", "elapsed", "config", "class_names", "G", "D", "G_ema", "opt_G", "opt_D",
+                   "data_gen", "noise_gen")
+
+
+def _read_checkpoint(path: Path) -> dict:
+    """The saved training state, or ValueError with one line (truncated, junk, another file)."""
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch's unpickler raises many types on junk
+        why = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        if isinstance(e, (KeyError, EOFError)) or len(why) < 8:  # the unpickler's bare opcode numbers
+            why = "not a PyTorch file, or cut short"
+        raise ValueError(f"{path}: cannot be read ({why[:200]}); the run cannot resume from it") from None
+    missing = [k for k in CHECKPOINT_KEYS if not isinstance(ck, dict) or k not in ck]
+    if missing:
+        raise ValueError(f"{path}: not a DGP Studio training checkpoint (no '{missing[0]}')")
+    return ck
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, resume: bool = False, progress=None, log=print):
         self.out = Path(cfg.out_dir)
@@ -81,8 +100,11 @@ class Trainer:
         if resume:
             if not ck_path.exists():
                 raise FileNotFoundError(f"{ck_path}: no checkpoint to resume from")
-            ck = torch.load(ck_path, map_location="cpu", weights_only=True)
-            saved = TrainConfig.from_dict(ck["config"])
+            ck = _read_checkpoint(ck_path)
+            try:
+                saved = TrainConfig.from_dict(ck["config"])
+            except (TypeError, AttributeError, KeyError) as e:
+                raise ValueError(f"{ck_path}: damaged training checkpoint (its settings: {e})") from None
             changed = [f for f in ARCH_FIELDS if getattr(saved, f) != getattr(cfg, f)]
             if changed:
                 self.log(f"resume: keeping the checkpoint's {', '.join(changed)}")
@@ -136,7 +158,12 @@ class Trainer:
         self.last_losses: dict = {}
         self.recent: deque = deque(maxlen=100)  # per-step losses behind the card's "final_losses"
         if ck is not None:
-            self._restore(ck)
+            try:
+                self._restore(ck)
+            except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+                why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise ValueError(f"{ck_path}: damaged training checkpoint ({why[:300]}); the run cannot "
+                                 "resume from it") from None
             self.log(f"resumed at step {self.step} ({self.elapsed / 60:.1f} min trained so far)")
 
     # ---- state -------------------------------------------------------------------------------
