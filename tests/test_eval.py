@@ -383,6 +383,14 @@ def test_interrupted_evaluation_resumes_from_stored_runs(tmp_path, tiny_model_di
     rec = final["tasks"]["reconstruct"]["per_image"][0]["methods"]
     assert rec["dgp"]["psnr"] == partial["tasks"]["reconstruct"]["per_image"][0]["methods"]["dgp"]["psnr"]
     assert rec["dgp"]["resumed"] and not final["tasks"]["sr4"]["per_image"][0]["methods"]["dgp-mse"]["resumed"]
+    # stored runs that are odd (a wrong-sized image, no time, NaN) are redone: never used, never fatal
+    odd = [{"final": torch.zeros(1, 3, 5, 5), "time_s": 1.0}, {"final": torch.zeros(1, 3, 32, 32)},
+           {"final": torch.full((1, 3, 32, 32), float("nan")), "time_s": 1.0}]
+    for path, rec in zip(sorted((out / "runs").glob("*.pt")), odd):
+        torch.save(rec, path)
+    calls.clear()
+    assert main(args) == 0 and len(calls) == 3
+    assert json.loads((out / "report.json").read_text())["resumed_runs"] == 3
     # a changed super-resolution finish redoes the super-resolution runs only
     from dgp_studio.core.degradations import SuperResolution
     calls.clear()

@@ -71,7 +71,10 @@ class RunStore:
             d = torch.load(p, map_location="cpu", weights_only=True)
         except Exception:  # a damaged file is just redone
             return None
-        return d if isinstance(d, dict) and isinstance(d.get("final"), torch.Tensor) else None
+        ok = (isinstance(d, dict) and isinstance(d.get("final"), torch.Tensor) and d["final"].is_floating_point()
+              and isinstance(d.get("time_s"), (int, float)) and isinstance(d.get("steps", 0), int)
+              and isinstance(d.get("class_id"), (int, type(None))) and bool(torch.isfinite(d["final"]).all()))
+        return d if ok else None  # anything odd is redone, like a damaged file
 
     def save(self, fp: str, record: dict) -> None:
         with atomic_target(self._path(fp)) as tmp:

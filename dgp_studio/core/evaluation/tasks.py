@@ -96,7 +96,7 @@ class Context:
                                  f"{which}:{self.dip_seed}" if which == "random-G" else which,
                                  finish=degradation.finish_version)
             rec_ = self.store.load(fp)
-            if rec_ is not None:
+            if rec_ is not None and tuple(rec_["final"].shape) == (1, 3, gan.resolution, gan.resolution):
                 out = RunOutput(final=rec_["final"], time_s=float(rec_["time_s"]), class_id=rec_.get("class_id"),
                                 steps=int(rec_.get("steps", 0)), resumed=True)
                 self.cache[key] = out
