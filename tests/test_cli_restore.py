@@ -152,7 +152,7 @@ def test_usage_errors_are_one_line(tiny_model_dir, photo, tmp_path, capsys):
                                                     "model's classes: class 0, class 1, class 2"),
         (["--task", "colorize", "--region", "40,0,30"], "region '40,0,30' (30x30 px at 40,0) does not lie inside"),
         (["--task", "colorize", "--region", "0,0,0"], "region '0,0,0': the size must be at least 1 px"),
-        (["--task", "colorize", "--feather", "-5"], "--feather must be >= 0 px"),
+        (["--task", "colorize", "--feather", "-5"], "--feather must be between 0 and 1000 px"),
         (["--task", "colorize", "--scale", "4"], "--scale is for sr"),
     ]
     for extra, msg in cases:
@@ -413,10 +413,15 @@ def test_a_mask_drawn_on_the_stored_pixels_of_a_turned_photo_is_turned_with_it(t
 
 def test_settings_that_would_run_forever_or_overflow_are_refused(photo, capsys):
     for args, said in ((["--iters-scale", "1e9"], "at most 100"), (["--iters-scale", "0"], "> 0"),
-                       (["--seed", str(10 ** 20)], "--seed must be between")):
+                       (["--seed", str(10 ** 20)], "--seed must be between"),
+                       # a billion candidates asked torch for 400 GB of z (or ran for days); a huge
+                       # seam grew an inpainting hole once per pixel over the whole photo
+                       (["--candidates", str(10 ** 9)], "--candidates must be between 0 and 100,000"),
+                       (["--feather", str(10 ** 7)], "--feather must be between 0 and 1000 px")):
         assert main(["restore", str(photo), "--task", "colorize", "-q", *args]) == 2, args
         assert said in capsys.readouterr().err, args
-    assert RestoreSettings("colorize", seed=-(2 ** 62), iters_scale=100).seed == -(2 ** 62)
+    edge = RestoreSettings("colorize", seed=-(2 ** 62), iters_scale=100, candidates=100_000, feather=1000)
+    assert edge.seed == -(2 ** 62)
 
 
 def test_a_result_that_cannot_be_written_is_one_line_naming_it(tiny_model_dir, photo, tmp_path, capsys):

@@ -350,6 +350,8 @@ def test_settings_quick_defaults_and_overrides():
         EvalSettings.make("reconstruct", iters_scale=1e9)
     with pytest.raises(ValueError, match="--seed must be between"):
         EvalSettings.make("reconstruct", seed=10 ** 20)
+    with pytest.raises(ValueError, match="--candidates must be between 0 and 100,000"):
+        EvalSettings.make("reconstruct", select_num=10 ** 9)
     assert EvalSettings.make("reconstruct", iters_scale=100, seed=2 ** 62).seed == 2 ** 62
 
 

@@ -42,14 +42,18 @@ _ALIASES = {"colorization": "colorize", "colorise": "colorize", "colourise": "co
 
 MAX_ITERS_SCALE = 100  # 140,000 iterations: hours, not forever
 MAX_SEED = 2 ** 62  # torch takes 64-bit seeds; a batch or an evaluation adds the photo's index to it
+MAX_CANDIDATES = 100_000  # the editor's limit too: 200x the paper's 500, minutes of search, 40 MB of z
+MAX_FEATHER = 1000  # px; an inpainting seam grows the hole once per px over the whole photo
 
 
-def schedule_problem(iters_scale: float, seed: int) -> str | None:
-    """Why an iteration scale or a seed cannot be used (restore and eval alike), or None."""
+def schedule_problem(iters_scale: float, seed: int, candidates: int | None = None) -> str | None:
+    """Why an iteration scale, a seed or a candidate count cannot be used (restore and eval alike), or None."""
     if not 0 < iters_scale <= MAX_ITERS_SCALE:
         return f"--iters-scale must be > 0 and at most {MAX_ITERS_SCALE} (1 = the paper's schedule)"
     if abs(int(seed)) > MAX_SEED:
         return f"--seed must be between -{MAX_SEED} and {MAX_SEED}"
+    if candidates is not None and not 0 <= candidates <= MAX_CANDIDATES:
+        return f"--candidates must be between 0 and {MAX_CANDIDATES:,} (the paper searches 500)"
     return None
 
 
@@ -82,13 +86,11 @@ class RestoreSettings:
         self.task = canonical_task(self.task)
         if self.scale is not None and int(self.scale) not in (2, 4, 8):
             raise RestoreError(f"--scale must be 2, 4 or 8, not {self.scale}")
-        problem = schedule_problem(self.iters_scale, self.seed)
+        problem = schedule_problem(self.iters_scale, self.seed, self.candidates)
         if problem:
             raise RestoreError(problem)
-        if self.candidates is not None and self.candidates < 0:
-            raise RestoreError("--candidates must be >= 0")
-        if self.feather is not None and self.feather < 0:
-            raise RestoreError("--feather must be >= 0 px")
+        if self.feather is not None and not 0 <= self.feather <= MAX_FEATHER:
+            raise RestoreError(f"--feather must be between 0 and {MAX_FEATHER} px")
         if self.chroma_smooth is not None and not 0 <= self.chroma_smooth <= 16:
             raise RestoreError("--chroma-smooth must be between 0 (off) and 16 model pixels")
 

@@ -52,7 +52,7 @@ class EvalSettings:
         if select_num is None and quick:
             select_num = QUICK_SELECT_NUM
         from ..restore import schedule_problem
-        problem = schedule_problem(iters_scale, seed)
+        problem = schedule_problem(iters_scale, seed, select_num)
         if problem:
             raise ValueError(problem)
         abl = parse_tasks(ablation_tasks)
