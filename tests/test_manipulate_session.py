@@ -150,9 +150,14 @@ def test_cli_jitter_transfer_morph(tmp_path, tiny_model_dir, gan_and_results):
     for bad in (["jitter", str(sa)], ["transfer", str(sa), "--to", "1"], ["morph", str(sa), str(sb)]):
         assert main(bad + ["--size", "-1", "--model", m]) == 2, bad
     assert main(["transfer", str(sa), "--to", "zebra", "--model", m]) == 2  # unknown class: clear error
+    # out of range: one line, before any work (NaN/inf noise rendered black images without a word;
+    # a seed beyond 64 bits was "ValueError: Overflow when unpacking long long")
     for bad in (["jitter", str(sa), "--n", "0"], ["jitter", str(sa), "--std", "-1"],
+                ["jitter", str(sa), "--std", "nan"], ["jitter", str(sa), "--std", "inf"],
+                ["jitter", str(sa), "--seed", str(10 ** 25)],
                 ["transfer", str(sa), "--to", "1", "--blend-with", "2", "--blend", "3"]):
-        assert main(bad + ["--model", m]) == 2, bad  # out of range: one line, before any work
+        assert main(bad + ["--model", m, "--out", str(tmp_path / "never.png")]) == 2, bad
+        assert not (tmp_path / "never.png").exists()
     # default name carries the class name; --out picks the format by extension; inputs are never targets
     name = class_names(gan.config)[2]
     assert main(["transfer", str(sa), "--to", name, "--model", m]) == 0

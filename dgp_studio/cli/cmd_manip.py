@@ -6,6 +6,8 @@ from pathlib import Path
 
 from .common import UserError, add_model_args, load_model, output_folder, pick_device
 
+MAX_JITTER_STD = 10.0  # z is drawn with std 0.3-0.5; the editor's slider ends at 1.5; beyond 10 only noise
+
 MAX_SIZE = 4096              # --size: one image's long side
 MAX_PIXELS = 128_000_000     # --size x images held at once (a 4 x 4096^2 sheet; ~0.4 GB as RGB)
 MAX_FRAMES = 1000            # morph: a 40 s GIF at 25 frames a second
@@ -92,8 +94,11 @@ def cmd_jitter(args) -> int:
     from dgp_studio.core.sheets import grid_sheet
     if not 1 <= args.n <= 256:
         raise UserError("--n must be between 1 and 256")
-    if args.std < 0:
-        raise UserError("--std must be >= 0 (0 = the restored scene itself)")
+    from dgp_studio.core.restore import MAX_SEED
+    if not 0 <= args.std <= MAX_JITTER_STD:  # NaN fails this too: it rendered black images without a word
+        raise UserError(f"--std must be between 0 (the restored scene itself) and {MAX_JITTER_STD:g}")
+    if abs(args.seed) > MAX_SEED:
+        raise UserError(f"--seed must be between -{MAX_SEED} and {MAX_SEED}")
     size = _size(args, args.n)
     gan = load_model(args.model, pick_device(args.device))
     protected = []
