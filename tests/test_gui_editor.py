@@ -828,6 +828,37 @@ def test_errors_become_readable_messages(window, photo, qtbot, monkeypatch):
     assert msg == "Cannot run: image is 10x10"
 
 
+def test_a_fitted_photo_is_whole_in_view_and_the_fit_settles(window, tmp_path, qtbot):
+    """Fit measured the viewport with its scroll bars: a fit that made one appear shrank the
+    viewport, the resize re-fitted smaller, the bar went away, and so on (a 4K photo froze the
+    editor for ~30 s in 85,000 resize events)."""
+    from PySide6.QtCore import QObject
+
+    big = tmp_path / "uhd.png"
+    Image.new("RGB", (3840, 2160), (90, 90, 90)).save(big)
+    c = window.canvas
+    resizes = []
+
+    class Count(QObject):
+        def eventFilter(self, obj, ev):
+            if ev.type() == QEvent.Resize:
+                resizes.append(1)
+                if len(resizes) > 50:
+                    c._fit_pending = False             # end a runaway loop here; the assert below fails
+            return False
+    c.installEventFilter(Count(c))                      # lives with the canvas: a failure here cannot hang
+    for size in ((1280, 860), (1000, 700), (1400, 700), (900, 900)):
+        window.open_paths([big]) if window.current is None else window.resize(*size)
+        qtbot.wait(200)
+        c.fit()
+        qtbot.wait(200)
+        assert len(resizes) <= 10, (size, len(resizes))
+        resizes.clear()
+        assert not c.horizontalScrollBar().isVisible() and not c.verticalScrollBar().isVisible(), size
+        shown = c.mapToScene(c.viewport().rect()).boundingRect()
+        assert shown.contains(c.image_rect()), size        # the whole photo is in view
+
+
 def test_pan_and_zoom(window, tmp_path):
     big = tmp_path / "big.png"
     Image.new("RGB", (3000, 2000), (90, 90, 90)).save(big)

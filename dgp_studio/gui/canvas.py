@@ -284,13 +284,16 @@ class Canvas(QGraphicsView):
         self.set_zoom(1.0)
 
     def fit(self) -> None:
+        """The photo and its margin (the scene rect) in view, without scroll bars.  The size is the
+        viewport's as if it had no scroll bars: measured with them, a fit that made one appear
+        shrank the viewport, the resize re-fitted smaller, the bar went away, and so on (seen:
+        85,000 resize events, a 30 s freeze on a 4K photo)."""
         if not self.photo:
             return
-        r = self.image_rect()
-        vw, vh = max(1, self.viewport().width() - 24), max(1, self.viewport().height() - 24)
-        z = min(vw / r.width(), vh / r.height())
+        sr, vp = self.sceneRect(), self.maximumViewportSize()
+        z = min(max(1, vp.width() - 2) / sr.width(), max(1, vp.height() - 2) / sr.height())
         self.set_zoom(z, keep_fit=True)
-        self.centerOn(r.center())
+        self.centerOn(self.image_rect().center())
 
     def fit_region(self) -> None:
         left, top, side = self.region
