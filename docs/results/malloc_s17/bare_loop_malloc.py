@@ -1,11 +1,15 @@
-"""The fast stage-5 iteration (every group tuned) as a bare loop: forward, backward and Adam
-timed apart and against their calls timed alone (bench/kernel_floor.py's recorder), then the
-same stage through Reconstructor and the bare loop, alternating.  Fifteenth session,
-docs/PERFORMANCE.md.  Run from the repository root: python docs/results/kernel_floor_s15/bare_loop.py"""
+"""The fast stage-5 iteration (every group tuned) as a bare loop: ms per iteration, minor page
+faults and kernel time per iteration.  Seventeenth session, docs/PERFORMANCE.md.  From the
+repository root, once as is and once with glibc's thresholds raised:
+
+    TAG=default python docs/results/malloc_s17/bare_loop_malloc.py
+    TAG=mallopt MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=268435456 \\
+        python docs/results/malloc_s17/bare_loop_malloc.py
+"""
 import sys, time, importlib.util, torch, statistics
 import pathlib
 
-sys.path.insert(0, "/work/main")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3]))
 from dgp_studio.core import runtime
 from dgp_studio.core.benchmark import make_input
 from dgp_studio.core.checkpoint import load_biggan
