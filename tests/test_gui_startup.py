@@ -70,3 +70,10 @@ def test_an_uncaught_error_in_a_slot_becomes_a_message(monkeypatch, capsys):
     assert "OSError" in capsys.readouterr().err  # the traceback still goes to the console
     sys.excepthook(KeyboardInterrupt, KeyboardInterrupt(), None)
     assert len(win.errors) == 1 and app is not None
+    # the same error again at once (a paint error repeats at every repaint): no second box
+    for _ in range(5):
+        QTimer.singleShot(0, slot)
+        QCoreApplication.processEvents()
+    assert len(win.errors) == 1
+    sys.excepthook(ValueError, ValueError("another problem"), None)
+    assert len(win.errors) == 2 and "another problem" in win.errors[1]

@@ -123,11 +123,16 @@ def display_problem(environ=None, platform: str | None = None, find_library=None
     return None
 
 
+REPEAT_QUIET_S = 10.0  # the same uncaught error again within this time: console only
+
+
 def install_error_hook(win):
     """An error nobody caught in a slot (Qt calls ``sys.excepthook`` for those) becomes a message
     in the window instead of a traceback on a console the user may not see; the traceback still
     goes where it went.  Returns the hook (tests call it)."""
+    import time
     previous = sys.excepthook
+    last = {"text": None, "at": 0.0}
 
     def hook(exc_type, exc, tb):
         previous(exc_type, exc, tb)
@@ -135,7 +140,12 @@ def install_error_hook(win):
             return
         try:
             from dgp_studio.core.errors import friendly_error
-            win.show_error(f"Something went wrong: {friendly_error(exc)}\nYour photos and results are kept; "
+            text = friendly_error(exc)
+            # an error while painting repeats at every repaint: one message, not a pile of boxes
+            if text == last["text"] and time.monotonic() - last["at"] < REPEAT_QUIET_S:
+                return
+            last.update(text=text, at=time.monotonic())
+            win.show_error(f"Something went wrong: {text}\nYour photos and results are kept; "
                            "the details are on the console.")
         except Exception:  # noqa: BLE001 - the hook itself must never raise
             pass
