@@ -268,6 +268,24 @@ def test_damaged_records_in_a_project_are_left_out_without_a_crash(qtbot, model_
     w.shutdown()
 
 
+def test_damaged_settings_values_do_not_stop_the_editor(qtbot, model_dir, user_dirs, tmp_path, monkeypatch):
+    """An autosave interval of 1e9 minutes or 'inf' (QTimer's int overflowed) and a cache size of
+    'inf' or 'nan' made the editor fail to start; each now falls back to its default."""
+    from dgp_studio.gui import autosave, run_cache
+    for minutes, gb in (("1e9", "inf"), ("inf", "nan"), ("nan", "-5"), ("-1", "1e30")):
+        ini = tmp_path / f"s_{minutes}.ini"
+        ini.write_text(f"[autosave]\nminutes={minutes}\n[cache]\ndisk_gb={gb}\n")
+        monkeypatch.setenv("DGP_STUDIO_SETTINGS", str(ini))
+        w = new_window(qtbot, model_dir)
+        assert w.autosave.minutes == autosave.DEFAULT_MINUTES, minutes
+        assert w.result_cache.disk_budget == int(run_cache.DEFAULT_DISK_GB * (1 << 30)), gb
+        w.shutdown()
+    ini.write_text("[autosave]\nminutes=5\n[cache]\ndisk_gb=2.5\n")     # sensible values are kept
+    w = new_window(qtbot, model_dir)
+    assert w.autosave.minutes == 5 and w.result_cache.disk_budget == int(2.5 * (1 << 30))
+    w.shutdown()
+
+
 def test_an_error_while_painting_ends_the_painter(qtbot):
     from PySide6.QtWidgets import QWidget
 

@@ -21,9 +21,14 @@ DEFAULT_MINUTES = 3.0
 CHOICES = (0, 1, 3, 5, 10)   # minutes offered in File > Autosave
 
 
+MAX_MINUTES = 24 * 60  # QTimer takes at most ~24 days in ms; anything above a day is a damaged setting
+
+
 def interval_minutes() -> float:
+    """The saved interval; a damaged one (NaN, infinite, negative, huge: the editor did not start
+    with 1e9) is the default."""
     v = settings.value("autosave/minutes", DEFAULT_MINUTES, float)
-    return DEFAULT_MINUTES if v is None or v < 0 else float(v)
+    return float(v) if v is not None and 0 <= v <= MAX_MINUTES else DEFAULT_MINUTES
 
 
 class AutosaveManager(QObject):

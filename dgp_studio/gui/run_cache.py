@@ -19,6 +19,8 @@ from . import settings
 
 KEY_ATTR = "_dgp_cache_key"
 ENTRY_ATTR = "_dgp_cached_entry"
+DEFAULT_DISK_GB = 10.0
+MAX_DISK_GB = 100_000.0
 
 
 def open_result_cache() -> ResultCache | None:
@@ -26,7 +28,9 @@ def open_result_cache() -> ResultCache | None:
     settings (``cache/disk_gb``, default 10; ``cache/enabled`` false turns it off)."""
     if not settings.value("cache/enabled", True, bool):
         return None
-    gb = settings.value("cache/disk_gb", 10.0, float) or 10.0
+    gb = settings.value("cache/disk_gb", DEFAULT_DISK_GB, float)
+    if gb is None or not 0 < gb <= MAX_DISK_GB:  # NaN, infinite, negative or absurd: the editor did not start
+        gb = DEFAULT_DISK_GB
     try:
         return ResultCache(disk_budget=int(gb * (1 << 30)))
     except OSError as e:  # an unusable cache folder must not stop the editor
