@@ -94,11 +94,11 @@ def cmd_jitter(args) -> int:
     from dgp_studio.core.sheets import grid_sheet
     if not 1 <= args.n <= 256:
         raise UserError("--n must be between 1 and 256")
-    from dgp_studio.core.restore import MAX_SEED
+    from dgp_studio.core.restore import seed_problem
     if not 0 <= args.std <= MAX_JITTER_STD:  # NaN fails this too: it rendered black images without a word
         raise UserError(f"--std must be between 0 (the restored scene itself) and {MAX_JITTER_STD:g}")
-    if abs(args.seed) > MAX_SEED:
-        raise UserError(f"--seed must be between -{MAX_SEED} and {MAX_SEED}")
+    if (problem := seed_problem(args.seed)):
+        raise UserError(problem)
     size = _size(args, args.n)
     gan = load_model(args.model, pick_device(args.device))
     protected = []

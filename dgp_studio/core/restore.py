@@ -46,12 +46,17 @@ MAX_CANDIDATES = 100_000  # the editor's limit too: 200x the paper's 500, minute
 MAX_FEATHER = 1000  # px; an inpainting seam grows the hole once per px over the whole photo
 
 
+def seed_problem(seed: int) -> str | None:
+    """Why a seed cannot be used (restore, eval and the manipulations), or None."""
+    return f"--seed must be between -{MAX_SEED} and {MAX_SEED}" if abs(int(seed)) > MAX_SEED else None
+
+
 def schedule_problem(iters_scale: float, seed: int, candidates: int | None = None) -> str | None:
     """Why an iteration scale, a seed or a candidate count cannot be used (restore and eval alike), or None."""
     if not 0 < iters_scale <= MAX_ITERS_SCALE:
         return f"--iters-scale must be > 0 and at most {MAX_ITERS_SCALE} (1 = the paper's schedule)"
-    if abs(int(seed)) > MAX_SEED:
-        return f"--seed must be between -{MAX_SEED} and {MAX_SEED}"
+    if (problem := seed_problem(seed)):
+        return problem
     if candidates is not None and not 0 <= candidates <= MAX_CANDIDATES:
         return f"--candidates must be between 0 and {MAX_CANDIDATES:,} (the paper searches 500)"
     return None

@@ -30,6 +30,7 @@ def fit_problem(result, gan) -> str | None:
             return f"generator tensor '{k}' does not fit the loaded model"
         if base.is_floating_point() and not v.is_floating_point():
             return f"generator tensor '{k}' is not floating point ({v.dtype})"
-        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+        # tensors shared with the model (a cached result keeps the base's untouched ones) are the model's own
+        if v.is_floating_point() and v.data_ptr() != base.data_ptr() and not bool(torch.isfinite(v).all()):
             return f"generator tensor '{k}' holds values that are not finite (NaN or infinity)"
     return None

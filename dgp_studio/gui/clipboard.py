@@ -1,11 +1,10 @@
 """Copy a result to the system clipboard, and read what the user pastes (an image or files)."""
 from __future__ import annotations
 
-import numpy as np
 from PIL import Image
 from PySide6.QtGui import QGuiApplication, QImage
 
-from .imageconv import pil_to_qimage
+from .imageconv import pil_to_qimage, qimage_to_rgba_array
 
 
 def pasted(mime):
@@ -29,10 +28,7 @@ def pasted(mime):
 
 def qimage_to_pil_rgba(q: QImage) -> Image.Image:
     """Any QImage -> PIL RGBA (screenshots and browser copies carry alpha) or RGB when opaque."""
-    q = q.convertToFormat(QImage.Format_RGBA8888)
-    w, h, bpl = q.width(), q.height(), q.bytesPerLine()
-    buf = np.frombuffer(q.constBits(), dtype=np.uint8, count=bpl * h).reshape(h, bpl)
-    rgba = buf[:, :4 * w].reshape(h, w, 4).copy()
+    rgba = qimage_to_rgba_array(q)
     if rgba[..., 3].min() == 255:
         return Image.fromarray(rgba[..., :3])
     return Image.fromarray(rgba, "RGBA")

@@ -32,12 +32,22 @@ def tensor_to_qimage(t) -> QImage:
     return array_to_qimage(to_uint8(t))
 
 
-def qimage_to_array(img: QImage) -> np.ndarray:
-    """QImage -> HxWx3 uint8 RGB copy."""
-    img = img.convertToFormat(QImage.Format_RGB888)
+def _pixels(img: QImage, fmt, channels: int) -> np.ndarray:
+    """HxWxchannels uint8 copy of ``img`` in ``fmt`` (rows are padded to bytesPerLine)."""
+    img = img.convertToFormat(fmt)
     w, h, bpl = img.width(), img.height(), img.bytesPerLine()
     buf = np.frombuffer(img.constBits(), dtype=np.uint8, count=bpl * h).reshape(h, bpl)
-    return buf[:, :3 * w].reshape(h, w, 3).copy()
+    return buf[:, :channels * w].reshape(h, w, channels).copy()
+
+
+def qimage_to_array(img: QImage) -> np.ndarray:
+    """QImage -> HxWx3 uint8 RGB copy."""
+    return _pixels(img, QImage.Format_RGB888, 3)
+
+
+def qimage_to_rgba_array(img: QImage) -> np.ndarray:
+    """QImage -> HxWx4 uint8 RGBA copy (non-premultiplied)."""
+    return _pixels(img, QImage.Format_RGBA8888, 4)
 
 
 def qimage_to_pil(img: QImage) -> Image.Image:

@@ -51,6 +51,15 @@ NO_MODEL_HELP = (
     "<code>dgp-studio models</code> lists what is installed. You can still open photos and paint masks.")
 
 
+def _with_alpha(img: Image.Image, doc: Document) -> Image.Image:
+    """The photo's transparency, re-attached to its full-size result (a copy; ``img`` as is otherwise)."""
+    if doc.alpha is None or img.size != doc.alpha.size:
+        return img
+    img = img.copy()
+    img.putalpha(doc.alpha)
+    return img
+
+
 def _sentence(text: str) -> str:
     """A one-line engine message ('cannot write ...') as a sentence for the status bar or a box."""
     return text[:1].upper() + text[1:] + "."
@@ -599,9 +608,7 @@ class MainWindow(QMainWindow):
         if img is None:
             self.show_error("Nothing to copy yet: run a restoration first (Ctrl+R).")
             return False
-        if doc.alpha is not None and img.size == doc.alpha.size:
-            img = img.copy()
-            img.putalpha(doc.alpha)
+        img = _with_alpha(img, doc)
         clipboard.copy_image(img)
         self.status.showMessage(f"Copied the result ({img.width} × {img.height})", 4000)
         return True
@@ -1139,9 +1146,8 @@ class MainWindow(QMainWindow):
             path = path.with_suffix(".png")
         if self._is_original(path, doc):
             return None
-        if doc.alpha is not None and img.size == doc.alpha.size and path.suffix.lower() in (".png", ".webp"):
-            img = img.copy()
-            img.putalpha(doc.alpha)  # the photo's transparency, re-attached to the full-size result
+        if path.suffix.lower() in (".png", ".webp"):
+            img = _with_alpha(img, doc)
         if self._write(path, lambda: atomic_save(img, path, exif=doc.exif)) is None:
             return None
         doc.exported = True

@@ -13,6 +13,7 @@ import copy
 import csv
 from collections import deque
 import math
+import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,7 +81,7 @@ def _read_checkpoint(path: Path) -> dict:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch's unpickler raises many types on junk
         why = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        if isinstance(e, (KeyError, EOFError)) or len(why) < 8:  # the unpickler's bare opcode numbers
+        if isinstance(e, (KeyError, EOFError, pickle.UnpicklingError)) or not why:  # bare opcode numbers
             why = "not a PyTorch file, or cut short"
         raise ValueError(f"{path}: cannot be read ({why[:200]}); the run cannot resume from it") from None
     missing = [k for k in CHECKPOINT_KEYS if not isinstance(ck, dict) or k not in ck]
